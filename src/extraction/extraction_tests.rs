@@ -1,0 +1,155 @@
+//! Pipeline tests over the keyword encoder: segmentation, clause splitting
+//! at a second action, grants per speech act, entities and quads.
+
+use super::keyword::KeywordEncoder;
+use super::*;
+use crate::catalog::{Limits, parse_catalog};
+use serde_json::json;
+
+fn catalog() -> Catalog {
+    parse_catalog(
+        &json!({"tools": [
+            {"name": "book_flight", "description": "Book a flight ticket to a destination city.",
+             "inputSchema": {"type": "object", "required": ["destination"],
+                             "properties": {"destination": {"type": "string"}, "date": {"type": "string", "format": "date"}}},
+             "annotations": {"readOnlyHint": false}},
+            {"name": "cancel_flight", "description": "Cancel an existing reservation.",
+             "annotations": {"readOnlyHint": false}},
+            {"name": "send_email", "description": "Send an email message with the receipt to a recipient.",
+             "inputSchema": {"type": "object", "properties": {"to": {"type": "string", "format": "email"}}},
+             "annotations": {"readOnlyHint": false}},
+            {"name": "list_flights", "description": "List my booked flights and their status.",
+             "annotations": {"readOnlyHint": true}}
+        ]}),
+        Limits::default(),
+    )
+    .unwrap()
+}
+
+fn extractor() -> Extractor {
+    let enc = KeywordEncoder::new(Calibration {
+        scale: 10.0,
+        bias: -3.0,
+    });
+    Extractor::new(Arc::new(enc), ExtractionConfig::default())
+}
+
+async fn extract(prompt: &str) -> Intent {
+    let x = extractor();
+    let c = catalog();
+    let emb = x.embed_catalog(&c).await.unwrap();
+    x.extract(Subject::new("user", "alice"), prompt, &c, &emb)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_actions_joined_by_and_become_two_quads() {
+    let i =
+        extract("Book a flight to Paris on 2025-05-02 and email the receipt to bob@example.com")
+            .await;
+    assert_eq!(i.clauses.len(), 2, "{:?}", i.clauses);
+    assert_eq!(i.clauses[0].text, "Book a flight to Paris on 2025-05-02");
+    assert_eq!(i.clauses[1].text, "email the receipt to bob@example.com");
+    let granted: Vec<&str> = i.granted().collect();
+    assert_eq!(granted, vec!["book_flight", "send_email"]);
+    assert_eq!(i.evaluations.len(), 2);
+    let email = &i.evaluations[1];
+    assert_eq!(email.resource.id, "bob@example.com");
+    assert_eq!(
+        i.evaluations[0].resource.properties.as_ref().unwrap()["date"],
+        "2025-05-02"
+    );
+    let labels: Vec<EntityLabel> = i.entities.iter().map(|e| e.label).collect();
+    assert!(labels.contains(&EntityLabel::Email) && labels.contains(&EntityLabel::Datetime));
+    assert_eq!(i.speech_act, SpeechAct::Action);
+}
+
+#[tokio::test]
+async fn questions_grant_no_side_effecting_tool() {
+    let i = extract("which flights have I booked?").await;
+    assert_eq!(i.granted().count(), 0);
+    assert_eq!(i.speech_act, SpeechAct::Question);
+    assert!(i.evaluations.is_empty());
+    assert!(i.tools.iter().all(|t| !t.side_effecting));
+}
+
+#[tokio::test]
+async fn delegations_are_open_ended_with_their_source() {
+    let i = extract("do what the email from Ana asks").await;
+    let oe = i.open_ended.clone().expect("open-ended");
+    assert_eq!(oe.source, "email from Ana asks");
+    assert_eq!(oe.enforcement, OpenEndedPolicy::RequireApproval);
+    assert_eq!(i.speech_act, SpeechAct::Delegation);
+    assert_eq!(i.granted().count(), 0);
+}
+
+#[tokio::test]
+async fn entity_offsets_are_characters() {
+    let i = extract("Book a flight to Zürich, mail u@example.com").await;
+    let e = i
+        .entities
+        .iter()
+        .find(|e| e.label == EntityLabel::Email)
+        .unwrap();
+    let chars: String = "Book a flight to Zürich, mail u@example.com"
+        .chars()
+        .skip(e.start)
+        .take(e.end - e.start)
+        .collect();
+    assert_eq!(chars, e.text);
+}
+
+#[tokio::test]
+async fn empty_prompts_and_stale_embeddings_are_errors() {
+    let x = extractor();
+    let c = catalog();
+    let emb = x.embed_catalog(&c).await.unwrap();
+    assert!(matches!(
+        x.extract(Subject::new("user", "a"), " ?! ", &c, &emb).await,
+        Err(ExtractionError::EmptyPrompt)
+    ));
+    let short = CatalogEmbeddings {
+        model_sha256: emb.model_sha256.clone(),
+        vectors: emb.vectors[..2].to_vec(),
+    };
+    assert!(matches!(
+        x.extract(Subject::new("user", "a"), "book", &c, &short)
+            .await,
+        Err(ExtractionError::StaleEmbeddings(_))
+    ));
+}
+
+#[test]
+fn cuts_only_after_connectors() {
+    let a = |s: usize, e: usize| Span {
+        label: EntityLabel::Action,
+        start: s,
+        end: e,
+        score: 1.0,
+    };
+    let p = "send Bob the file I asked you to find";
+    assert!(action_cuts(p, 0, &[a(0, 4), a(33, 37)]).is_empty());
+    let p = "find the invoice and pay it";
+    assert_eq!(action_cuts(p, 0, &[a(0, 4), a(21, 24)]), vec![(16, 21)]);
+}
+
+#[test]
+fn grants_merge_by_strongest_role() {
+    let g = |name: &str, role, score| ToolGrant {
+        name: name.into(),
+        score,
+        role,
+        side_effecting: false,
+        clause: 0,
+    };
+    let merged = merge_grants(vec![
+        g("a", ToolRole::Supporting, 0.9),
+        g("a", ToolRole::Read, 0.6),
+        g("b", ToolRole::Read, 0.5),
+        g("b", ToolRole::Read, 0.7),
+    ]);
+    assert_eq!(merged.len(), 2);
+    assert_eq!(merged[0].role, ToolRole::Read);
+    assert_eq!(merged[1].score, 0.7);
+}

@@ -1,0 +1,517 @@
+//! Clause → catalog matching and quad building. Pure functions over
+//! embeddings and decoded clauses: which entries a clause grants, with
+//! which role, and how the clause's entities fill the granted tool's
+//! input-schema parameters.
+
+use serde_json::{Value, json};
+
+use super::runtime::Calibration;
+use crate::catalog::{Catalog, Entry, identifier_words};
+use crate::intent::{
+    Action, Entity, EntityLabel, Evaluation, Object, Resource, SpeechAct, ToolGrant, ToolRole,
+};
+
+/// Thresholds of the matcher; the defaults were tuned on the training
+/// domains of `fixtures/intents` (see the README).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatchThresholds {
+    /// Probability a side-effecting entry needs to be granted to an action clause.
+    pub grant: f32,
+    /// Probability a read-only entry needs to be listed for a clause.
+    pub read: f32,
+    /// A second side-effecting entry of the same clause is granted when its
+    /// probability is at least `grant` and within this margin of the best.
+    pub second_margin: f32,
+}
+
+impl Default for MatchThresholds {
+    fn default() -> Self {
+        Self {
+            grant: 0.5,
+            read: 0.5,
+            second_margin: 0.0,
+        }
+    }
+}
+
+/// Dot product (embeddings are L2-normalised, so this is the cosine).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The grants of one clause.
+pub fn match_clause(
+    clause_index: usize,
+    act: SpeechAct,
+    query: &[f32],
+    catalog: &Catalog,
+    embeddings: &[Vec<f32>],
+    calibration: Calibration,
+    t: MatchThresholds,
+) -> Vec<ToolGrant> {
+    let scored: Vec<(usize, f32)> = embeddings
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i, calibration.probability(cosine(query, e))))
+        .collect();
+    let best_of = |read_only: bool| -> Vec<(usize, f32)> {
+        let mut v: Vec<(usize, f32)> = scored
+            .iter()
+            .copied()
+            .filter(|(i, _)| catalog.entries[*i].read_only == read_only)
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    };
+    let grant = |i: usize, score: f32, role: ToolRole| ToolGrant {
+        name: catalog.entries[i].name.clone(),
+        score,
+        role,
+        side_effecting: !catalog.entries[i].read_only,
+        clause: clause_index,
+    };
+    let writes = best_of(false);
+    let reads = best_of(true);
+    let best_read = reads.first().copied().filter(|(_, p)| *p >= t.read);
+    let mut out = Vec::new();
+    match act {
+        SpeechAct::Action => {
+            let best_write = writes.first().copied().filter(|(_, p)| *p >= t.grant);
+            // A clause whose best match is a read is a lookup, whatever its act.
+            let read_wins =
+                matches!((best_read, best_write), (Some((_, r)), Some((_, w))) if r > w);
+            if let (Some((i, p)), false) = (best_write, read_wins) {
+                out.push(grant(i, p, ToolRole::Requested));
+                if let Some(&(j, q)) = writes.get(1)
+                    && q >= t.grant
+                    && p - q <= t.second_margin
+                {
+                    out.push(grant(j, q, ToolRole::Requested));
+                }
+                if let Some((r, q)) = best_read {
+                    out.push(grant(r, q, ToolRole::Supporting));
+                }
+            } else if let Some((r, q)) = best_read {
+                out.push(grant(r, q, ToolRole::Read));
+            }
+        }
+        SpeechAct::Question => {
+            if let Some((r, q)) = best_read {
+                out.push(grant(r, q, ToolRole::Read));
+            }
+        }
+        SpeechAct::Delegation => {
+            if let Some((r, q)) = best_read {
+                out.push(grant(r, q, ToolRole::Supporting));
+            }
+        }
+    }
+    out
+}
+
+/// Entity labels that can fill a parameter, from its name, `format`, type
+/// and description; the first label is preferred.
+pub fn parameter_labels(name: &str, schema: Option<&Value>) -> Vec<EntityLabel> {
+    use EntityLabel::*;
+    let words = identifier_words(name);
+    let has = |w: &[&str]| words.split(' ').any(|x| w.contains(&x));
+    let format = schema
+        .and_then(|s| s.get("format"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match format {
+        "email" | "idn-email" => return vec![Email],
+        "uri" | "url" | "iri" | "uri-reference" => return vec![Url],
+        "date" | "date-time" | "time" => return vec![Datetime],
+        _ => {}
+    }
+    if has(&["email", "emails"]) {
+        vec![Email]
+    } else if has(&["phone", "mobile", "sms"]) {
+        vec![Phone]
+    } else if has(&["url", "link", "uri", "website", "webhook"]) {
+        vec![Url]
+    } else if has(&["iban", "account", "card", "source", "beneficiary"]) {
+        vec![Account, Person]
+    } else if has(&[
+        "amount", "price", "total", "budget", "cost", "sum", "payment", "fee",
+    ]) {
+        vec![Money, Quantity]
+    } else if has(&[
+        "date",
+        "time",
+        "when",
+        "start",
+        "end",
+        "deadline",
+        "due",
+        "until",
+        "at",
+        "departure",
+        "return",
+        "checkin",
+        "checkout",
+        "schedule",
+        "day",
+    ]) {
+        vec![Datetime]
+    } else if has(&[
+        "to",
+        "recipient",
+        "recipients",
+        "attendees",
+        "attendee",
+        "invitees",
+        "assignee",
+        "user",
+        "member",
+        "payee",
+        "cc",
+        "bcc",
+        "contact",
+        "owner",
+        "person",
+        "name",
+        "with",
+    ]) {
+        vec![Email, Person, Phone, Account]
+    } else if has(&[
+        "destination",
+        "origin",
+        "city",
+        "location",
+        "address",
+        "from",
+        "place",
+        "region",
+        "airport",
+        "venue",
+        "country",
+    ]) {
+        vec![Location]
+    } else if has(&[
+        "file",
+        "path",
+        "document",
+        "doc",
+        "folder",
+        "filename",
+        "attachment",
+    ]) {
+        vec![File]
+    } else if has(&["channel", "group", "thread", "room", "list"]) {
+        vec![Channel]
+    } else if has(&[
+        "quantity",
+        "count",
+        "nights",
+        "replicas",
+        "guests",
+        "passengers",
+        "qty",
+        "number",
+    ]) {
+        vec![Quantity]
+    } else if has(&["product", "item", "sku", "items"]) {
+        vec![Product]
+    } else if has(&[
+        "company",
+        "organization",
+        "organisation",
+        "org",
+        "vendor",
+        "merchant",
+    ]) {
+        vec![Org]
+    } else if has(&[
+        "id",
+        "ticket",
+        "order",
+        "invoice",
+        "issue",
+        "booking",
+        "reference",
+        "ref",
+        "service",
+        "repo",
+        "event",
+    ]) {
+        vec![Resource]
+    } else {
+        vec![]
+    }
+}
+
+/// Fills the entry's parameters from the clause's entities: each parameter
+/// takes the first unused entity of its most preferred label. Returns
+/// `(parameter, entity index)` pairs in parameter order.
+pub fn fill_parameters(entry: &Entry, entities: &[(usize, &Entity)]) -> Vec<(String, usize)> {
+    let mut used = vec![false; entities.len()];
+    let mut out = Vec::new();
+    let required: Vec<&str> = entry
+        .input_schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    // Required parameters pick first, in their schema order.
+    let names = entry.parameter_names();
+    let params = required
+        .iter()
+        .copied()
+        .filter(|r| names.contains(r))
+        .chain(names.iter().copied().filter(|n| !required.contains(n)));
+    for p in params {
+        for label in parameter_labels(p, entry.parameter(p)) {
+            if let Some(k) = entities
+                .iter()
+                .enumerate()
+                .position(|(k, (_, e))| !used[k] && e.label == label)
+            {
+                used[k] = true;
+                out.push((p.to_string(), entities[k].0));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The resource type of a tool: the last word of its name when the name
+/// has a verb and an object (`send_email` → `email`), else `tool`.
+pub fn resource_type(name: &str) -> String {
+    let words = identifier_words(name);
+    let parts: Vec<&str> = words.split(' ').collect();
+    match parts.as_slice() {
+        [_, .., last] => (*last).to_string(),
+        _ => "tool".into(),
+    }
+}
+
+/// Builds the AuthZEN evaluation of a granted tool.
+pub fn evaluation(
+    entry: &Entry,
+    grant: &ToolGrant,
+    clause_text: &str,
+    entities: &[Entity],
+    clause_entities: &[usize],
+) -> Evaluation {
+    let candidates: Vec<(usize, &Entity)> = clause_entities
+        .iter()
+        .map(|&i| (i, &entities[i]))
+        .filter(|(_, e)| e.label != EntityLabel::Action)
+        .collect();
+    let filled = fill_parameters(entry, &candidates);
+    let mut properties = Object::new();
+    for (param, idx) in &filled {
+        properties.insert(param.clone(), Value::String(entities[*idx].text.clone()));
+    }
+    let id = filled
+        .first()
+        .map(|(_, idx)| entities[*idx].text.clone())
+        .unwrap_or_else(|| "*".into());
+    let mut context = Object::new();
+    context.insert("clause".into(), json!(grant.clause));
+    context.insert("clause_text".into(), json!(clause_text));
+    context.insert("score".into(), json!(grant.score));
+    context.insert(
+        "entities".into(),
+        json!(filled.iter().map(|(_, i)| i).collect::<Vec<_>>()),
+    );
+    Evaluation {
+        action: Action::new(entry.name.clone()),
+        resource: Resource {
+            kind: resource_type(&entry.name),
+            id,
+            properties: (!properties.is_empty()).then_some(properties),
+        },
+        context: Some(context),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{EntryKind, ReadOnlySource};
+    use crate::intent::EntitySource;
+
+    fn entry(name: &str, read_only: bool, schema: Value) -> Entry {
+        Entry {
+            name: name.into(),
+            title: None,
+            description: String::new(),
+            input_schema: schema,
+            kind: EntryKind::Tool,
+            read_only,
+            read_only_source: ReadOnlySource::Hint,
+            destructive: None,
+            allowed_tools: vec![],
+        }
+    }
+
+    fn catalog() -> Catalog {
+        Catalog {
+            entries: vec![
+                entry("send_email", false, json!({"type": "object"})),
+                entry("delete_email", false, json!({"type": "object"})),
+                entry("search_contacts", true, json!({"type": "object"})),
+            ],
+        }
+    }
+
+    const CAL: Calibration = Calibration {
+        scale: 10.0,
+        bias: -5.0,
+    };
+
+    fn names(g: &[ToolGrant]) -> Vec<(&str, ToolRole)> {
+        g.iter().map(|g| (g.name.as_str(), g.role)).collect()
+    }
+
+    #[test]
+    fn action_clauses_grant_the_best_side_effecting_tool() {
+        let emb = vec![vec![1.0, 0.0], vec![0.6, 0.8], vec![0.0, 1.0]];
+        let g = match_clause(
+            0,
+            SpeechAct::Action,
+            &[1.0, 0.0],
+            &catalog(),
+            &emb,
+            CAL,
+            MatchThresholds::default(),
+        );
+        assert_eq!(names(&g), vec![("send_email", ToolRole::Requested)]);
+        assert!(g[0].score > 0.99);
+    }
+
+    #[test]
+    fn questions_grant_no_side_effects() {
+        let emb = vec![vec![1.0, 0.0], vec![0.6, 0.8], vec![0.0, 1.0]];
+        let g = match_clause(
+            0,
+            SpeechAct::Question,
+            &[1.0, 0.0],
+            &catalog(),
+            &emb,
+            CAL,
+            MatchThresholds::default(),
+        );
+        assert!(g.is_empty());
+        let g = match_clause(
+            0,
+            SpeechAct::Question,
+            &[0.0, 1.0],
+            &catalog(),
+            &emb,
+            CAL,
+            MatchThresholds::default(),
+        );
+        assert_eq!(names(&g), vec![("search_contacts", ToolRole::Read)]);
+    }
+
+    #[test]
+    fn an_action_closest_to_a_read_is_a_read() {
+        let emb = vec![vec![0.6, 0.8], vec![0.6, 0.8], vec![0.0, 1.0]];
+        let g = match_clause(
+            0,
+            SpeechAct::Action,
+            &[0.0, 1.0],
+            &catalog(),
+            &emb,
+            CAL,
+            MatchThresholds::default(),
+        );
+        assert_eq!(names(&g), vec![("search_contacts", ToolRole::Read)]);
+    }
+
+    #[test]
+    fn a_close_second_is_granted_only_within_the_margin() {
+        let emb = vec![vec![1.0, 0.0], vec![0.99, 0.14], vec![0.0, 1.0]];
+        let t = MatchThresholds {
+            second_margin: 0.05,
+            ..MatchThresholds::default()
+        };
+        let g = match_clause(0, SpeechAct::Action, &[1.0, 0.0], &catalog(), &emb, CAL, t);
+        assert_eq!(g.len(), 2);
+        let g = match_clause(
+            0,
+            SpeechAct::Action,
+            &[1.0, 0.0],
+            &catalog(),
+            &emb,
+            CAL,
+            MatchThresholds::default(),
+        );
+        assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn below_threshold_grants_nothing() {
+        let emb = vec![vec![0.0, 1.0], vec![0.0, 1.0], vec![0.0, 1.0]];
+        let g = match_clause(
+            0,
+            SpeechAct::Action,
+            &[1.0, 0.0],
+            &catalog(),
+            &emb,
+            CAL,
+            MatchThresholds::default(),
+        );
+        assert!(g.is_empty());
+    }
+
+    #[test]
+    fn parameters_take_entities_of_their_label() {
+        let e = entry(
+            "send_money",
+            false,
+            json!({"type": "object", "required": ["recipient", "amount"],
+                   "properties": {"amount": {"type": "number"}, "recipient": {"type": "string"}, "memo": {}}}),
+        );
+        let ent = |label, text: &str| Entity {
+            label,
+            text: text.into(),
+            start: 0,
+            end: 0,
+            score: 1.0,
+            source: EntitySource::Model,
+        };
+        let entities = vec![
+            ent(EntityLabel::Action, "send"),
+            ent(EntityLabel::Money, "$50"),
+            ent(EntityLabel::Person, "Ana"),
+        ];
+        let grant = ToolGrant {
+            name: "send_money".into(),
+            score: 0.9,
+            role: ToolRole::Requested,
+            side_effecting: true,
+            clause: 0,
+        };
+        let ev = evaluation(&e, &grant, "send $50 to Ana", &entities, &[0, 1, 2]);
+        assert_eq!(ev.action.name, "send_money");
+        assert_eq!(ev.resource.kind, "money");
+        let props = ev.resource.properties.unwrap();
+        assert_eq!(props["amount"], "$50");
+        assert_eq!(props["recipient"], "Ana");
+        assert!(!props.contains_key("memo"));
+        assert_eq!(ev.resource.id, "Ana");
+    }
+
+    #[test]
+    fn parameter_labels_follow_formats_and_names() {
+        assert_eq!(
+            parameter_labels("to", Some(&json!({"format": "email"}))),
+            vec![EntityLabel::Email]
+        );
+        assert_eq!(
+            parameter_labels("departureDate", None),
+            vec![EntityLabel::Datetime]
+        );
+        assert_eq!(
+            parameter_labels("destination_city", None),
+            vec![EntityLabel::Location]
+        );
+        assert!(parameter_labels("verbose", None).is_empty());
+    }
+}

@@ -1,0 +1,240 @@
+//! Shape validators for exactly-shaped values: emails, URLs, IBANs (with
+//! the ISO 13616 mod-97 check), phone numbers, ISO 8601 dates and amounts
+//! with a currency. Their spans are merged with the model's: where both
+//! find the same thing the validator's boundaries win.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+use super::decode::Span;
+use crate::intent::EntityLabel;
+
+struct Pattern {
+    label: EntityLabel,
+    regex: Regex,
+    check: fn(&str) -> bool,
+}
+
+fn always(_: &str) -> bool {
+    true
+}
+
+fn enough_digits(s: &str) -> bool {
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    (9..=15).contains(&digits)
+}
+
+/// ISO 13616 IBAN check: move the first four characters to the end, map
+/// letters to 10..35 and take the number mod 97; valid IBANs give 1.
+pub fn iban_valid(s: &str) -> bool {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&compact.len()) || !compact.is_ascii() {
+        return false;
+    }
+    let (head, tail) = compact.split_at(4);
+    let mut rem: u32 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let v = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'A'..='Z' => c as u32 - 'A' as u32 + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    let p = |label, re: &str, check| {
+        Regex::new(re).ok().map(|regex| Pattern {
+            label,
+            regex,
+            check,
+        })
+    };
+    [
+        p(
+            EntityLabel::Email,
+            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+            always,
+        ),
+        p(
+            EntityLabel::Url,
+            r#"(?:https?://|www\.)[^\s<>"'()]+[^\s<>"'().,;:!?]"#,
+            always,
+        ),
+        p(
+            EntityLabel::Account,
+            r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
+            iban_valid,
+        ),
+        p(
+            EntityLabel::Datetime,
+            r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
+            always,
+        ),
+        p(
+            EntityLabel::Money,
+            r"(?i)(?:[$€£¥₹]\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion)\b)?|\b(?:usd|eur|gbp|chf|jpy|cad|aud|inr)\s?\d[\d,]*(?:\.\d+)?|\b\d[\d,]*(?:\.\d+)?\s?(?:usd|eur|gbp|chf|jpy|cad|aud|inr|dollars?|euros?|pounds?|bucks|yen|francs?|rupees?)\b)",
+            always,
+        ),
+        p(
+            EntityLabel::Phone,
+            r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\b\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}\b",
+            enough_digits,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+});
+
+/// Every shape match in `text`, in byte offsets, earlier patterns first
+/// (an email's domain is not also a URL, an IBAN is not a phone number).
+pub fn find_shaped(text: &str) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::new();
+    for p in PATTERNS.iter() {
+        for m in p.regex.find_iter(text) {
+            if !(p.check)(m.as_str()) {
+                continue;
+            }
+            if out.iter().any(|s| s.start < m.end() && m.start() < s.end) {
+                continue;
+            }
+            out.push(Span {
+                label: p.label,
+                start: m.start(),
+                end: m.end(),
+                score: 1.0,
+            });
+        }
+    }
+    out.sort_by_key(|s| s.start);
+    out
+}
+
+/// Whether a span came from the model, a validator, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Model only.
+    Model,
+    /// Validator only.
+    Validator,
+    /// Both, validator boundaries kept.
+    Both,
+}
+
+/// Merges model spans with validator spans. A validator span replaces every
+/// model span it overlaps; it counts as `Both` when one of them had its label.
+pub fn merge(model: Vec<Span>, shaped: Vec<Span>) -> Vec<(Span, Origin)> {
+    let mut out: Vec<(Span, Origin)> = Vec::new();
+    for v in &shaped {
+        let agrees = model
+            .iter()
+            .any(|m| m.label == v.label && m.start < v.end && v.start < m.end);
+        out.push((
+            v.clone(),
+            if agrees {
+                Origin::Both
+            } else {
+                Origin::Validator
+            },
+        ));
+    }
+    for m in model {
+        if !shaped.iter().any(|v| m.start < v.end && v.start < m.end) {
+            out.push((m, Origin::Model));
+        }
+    }
+    out.sort_by_key(|(s, _)| s.start);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<(EntityLabel, &str)> {
+        find_shaped(text)
+            .into_iter()
+            .map(|s| (s.label, &text[s.start..s.end]))
+            .collect()
+    }
+
+    #[test]
+    fn finds_emails_urls_and_dates() {
+        assert_eq!(
+            found("mail bob.smith@example.co.uk the link https://x.io/a?b=1. on 2025-03-14"),
+            vec![
+                (EntityLabel::Email, "bob.smith@example.co.uk"),
+                (EntityLabel::Url, "https://x.io/a?b=1"),
+                (EntityLabel::Datetime, "2025-03-14"),
+            ]
+        );
+    }
+
+    #[test]
+    fn checks_ibans() {
+        assert!(iban_valid("DE89 3704 0044 0532 0130 00"));
+        assert!(iban_valid("GB82WEST12345698765432"));
+        assert!(!iban_valid("DE89 3704 0044 0532 0130 01"));
+        assert_eq!(
+            found("to DE89 3704 0044 0532 0130 00 now"),
+            vec![(EntityLabel::Account, "DE89 3704 0044 0532 0130 00")]
+        );
+        assert!(
+            found("to DE89 3704 0044 0532 0130 01")
+                .iter()
+                .all(|(l, _)| *l != EntityLabel::Account)
+        );
+    }
+
+    #[test]
+    fn finds_money_and_phones() {
+        assert_eq!(
+            found("send $1,250.50 and 300 EUR, call +1 415 555 0100"),
+            vec![
+                (EntityLabel::Money, "$1,250.50"),
+                (EntityLabel::Money, "300 EUR"),
+                (EntityLabel::Phone, "+1 415 555 0100"),
+            ]
+        );
+        assert_eq!(
+            found("ring (212) 555-0199"),
+            vec![(EntityLabel::Phone, "(212) 555-0199")]
+        );
+        assert!(found("order 12345 of 3 items").is_empty());
+    }
+
+    #[test]
+    fn validator_spans_win_over_model_spans() {
+        let model = vec![
+            Span {
+                label: EntityLabel::Person,
+                start: 0,
+                end: 3,
+                score: 0.9,
+            },
+            Span {
+                label: EntityLabel::Email,
+                start: 5,
+                end: 10,
+                score: 0.8,
+            },
+        ];
+        let shaped = vec![Span {
+            label: EntityLabel::Email,
+            start: 5,
+            end: 16,
+            score: 1.0,
+        }];
+        let merged = merge(model, shaped);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[1].1, Origin::Both);
+        assert_eq!(merged[1].0.end, 16);
+    }
+}
