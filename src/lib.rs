@@ -2,6 +2,107 @@
 //! authorization.
 #![doc = include_str!("../README.md")]
 
+pub mod api;
 pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod eval;
 pub mod extraction;
 pub mod intent;
+pub mod service;
+pub mod storage;
+pub mod telemetry;
+
+use anyhow::Context;
+use std::sync::Arc;
+use tracing::{error, info};
+
+use config::{Cli, Command, ServeArgs};
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Extract(args) => cli::extract(args).await,
+        Command::Eval(args) => cli::eval(args).await,
+    }
+}
+
+/// `telos serve`: opens the store, starts listening at once (health is
+/// served while the model loads; readiness waits for it), loads and warms
+/// the model, and serves until SIGINT or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating `{}`", args.data_dir.display()))?;
+    let store = storage::SledStore::open(&args.data_dir)
+        .with_context(|| format!("opening the store in `{}`", args.data_dir.display()))?;
+    let service = Arc::new(service::Service::new(
+        Arc::new(store),
+        catalog::Limits {
+            max_entries: args.limits.max_catalog_entries,
+            ..catalog::Limits::default()
+        },
+        args.limits.max_inline_tools,
+    ));
+    let state = api::AppState {
+        service: Arc::clone(&service),
+        limits: args.limits,
+        prometheus: telemetry::prometheus(),
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("binding `{}`", args.addr))?;
+    info!(addr = %listener.local_addr()?, data_dir = %args.data_dir.display(), "listening");
+
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
+    let model_args = args.model.clone();
+    tokio::spawn(async move {
+        let loaded = tokio::task::spawn_blocking(move || {
+            cli::load_encoder(&model_args).map(|e| (e, cli::extraction_config(&model_args)))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((encoder, config))) => {
+                service.set_extractor(extraction::Extractor::new(Arc::new(encoder), config));
+                info!("ready");
+            }
+            Ok(Err(e)) => {
+                let _ = failed_tx.send(e);
+            }
+            Err(e) => {
+                let _ = failed_tx.send(anyhow::anyhow!(e));
+            }
+        }
+    });
+
+    let server =
+        axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal());
+    tokio::select! {
+        res = server => res.context("serving")?,
+        Ok(err) = failed_rx => {
+            error!(error = %format!("{err:#}"), "model failed to load");
+            return Err(err);
+        }
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

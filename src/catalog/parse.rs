@@ -95,7 +95,9 @@ pub fn parse_catalog(body: &Value, limits: Limits) -> Result<Catalog, CatalogErr
             }
         }
         Value::Array(items) => parse_skills(items, "")?,
-        _ => return Err(CatalogError::UnknownShape),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_) => {
+            return Err(CatalogError::UnknownShape);
+        }
     };
     if entries.is_empty() {
         return Err(CatalogError::Empty);

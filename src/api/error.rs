@@ -1,0 +1,172 @@
+//! The one API error type: every failure a handler can meet maps to exactly
+//! one HTTP status and a stable code, rendered as
+//! `{"error": {"code": "...", "message": "..."}}`. Internal details are
+//! logged once here and never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::catalog::CatalogError;
+use crate::extraction::ExtractionError;
+use crate::service::ServiceError;
+use crate::storage::StorageError;
+
+/// What went wrong with a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed input (400).
+    #[error("{message}")]
+    BadRequest {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Human-readable detail.
+        message: String,
+    },
+    /// No such resource (404).
+    #[error("{message}")]
+    NotFound {
+        /// Stable code.
+        code: &'static str,
+        /// Detail.
+        message: String,
+    },
+    /// Input over a size limit (413).
+    #[error("{message}")]
+    TooLarge {
+        /// Stable code.
+        code: &'static str,
+        /// Detail.
+        message: String,
+    },
+    /// Well-formed input that cannot be processed (422).
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable code.
+        code: &'static str,
+        /// Detail.
+        message: String,
+    },
+    /// The model queue is full (429).
+    #[error("the service is overloaded, retry later")]
+    Overloaded,
+    /// The model is not loaded yet (503).
+    #[error("the model is still loading")]
+    NotReady,
+    /// A failure on our side (500); the detail is logged, not returned.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::TooLarge { code, .. }
+            | Self::Unprocessable { code, .. } => code,
+            Self::Overloaded => "overloaded",
+            Self::NotReady => "not_ready",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let status = self.status();
+        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::TooManyEntries { .. } => Self::TooLarge {
+                code: "catalog_too_large",
+                message: e.to_string(),
+            },
+            CatalogError::Name(_) => Self::bad_request("invalid_catalog_name", e.to_string()),
+            CatalogError::UnknownShape
+            | CatalogError::Field { .. }
+            | CatalogError::Duplicate(_)
+            | CatalogError::Empty
+            | CatalogError::SkillMd(_) => Self::bad_request("invalid_catalog", e.to_string()),
+        }
+    }
+}
+
+impl From<ExtractionError> for ApiError {
+    fn from(e: ExtractionError) -> Self {
+        match e {
+            ExtractionError::EmptyPrompt => Self::Unprocessable {
+                code: "empty_prompt",
+                message: e.to_string(),
+            },
+            ExtractionError::Overloaded => Self::Overloaded,
+            ExtractionError::Load { .. }
+            | ExtractionError::Runtime(_)
+            | ExtractionError::Tokenize(_)
+            | ExtractionError::StaleEmbeddings(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotReady => Self::NotReady,
+            ServiceError::UnknownCatalog(_) => Self::NotFound {
+                code: "unknown_catalog",
+                message: e.to_string(),
+            },
+            ServiceError::TooManyInlineTools { .. } => Self::TooLarge {
+                code: "too_many_tools",
+                message: e.to_string(),
+            },
+            ServiceError::Catalog(c) => c.into(),
+            ServiceError::Extraction(x) => x.into(),
+            ServiceError::Storage(s) => s.into(),
+            ServiceError::Task(t) => Self::Internal(t),
+        }
+    }
+}

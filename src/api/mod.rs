@@ -1,0 +1,84 @@
+//! The HTTP API (axum). Handlers parse input, call one service function
+//! and map the result; wire types live in [`wire`]; every error is an
+//! [`ApiError`]. Only this module touches axum.
+
+pub mod error;
+mod handlers;
+pub mod json;
+pub mod wire;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::LimitArgs;
+use crate::service::Service;
+pub use error::ApiError;
+
+/// The tenant of callers until caller authentication assigns one.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// State shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The domain service.
+    pub service: Arc<Service>,
+    /// Request limits.
+    pub limits: LimitArgs,
+    /// Renders `/metrics`, when a recorder is installed.
+    pub prometheus: Option<PrometheusHandle>,
+}
+
+/// The router with every route, limit and layer.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.limits.request_timeout_secs);
+    let max_body = state.limits.max_body_bytes;
+    Router::new()
+        .route(
+            "/v1/catalogs/{name}",
+            put(handlers::put_catalog).get(handlers::get_catalog),
+        )
+        .route("/v1/intents", post(handlers::post_intent))
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics))
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let path = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("request", method = %req.method(), path)
+        }))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+/// Counts requests and records their latency by route and status.
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("path", path), ("method", method), ("status", status)];
+    metrics::counter!("telos_http_requests_total", &labels).increment(1);
+    metrics::histogram!("telos_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,189 @@
+//! Command-line surfaces other than `serve`: `extract` prints one intent,
+//! `eval` prints quality tables.
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+use crate::catalog::{Limits, parse_catalog};
+use crate::config::{EvalArgs, ExtractArgs, ModelArgs};
+use crate::eval::{self, CachedEncoder, Domain, MixedEncoder, Scores};
+use crate::extraction::batcher::BatchLimits;
+use crate::extraction::keyword::KeywordEncoder;
+use crate::extraction::runtime::Calibration;
+use crate::extraction::{
+    Encoder, EncoderOptions, ExtractionConfig, Extractor, MatchThresholds, OnnxEncoder,
+};
+use crate::intent::Subject;
+
+/// Loads the ONNX encoder described by `args`.
+pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<OnnxEncoder> {
+    let dir = args.resolve_model_dir();
+    OnnxEncoder::load(
+        &dir,
+        EncoderOptions {
+            intra_threads: args.intra_threads,
+            batch: BatchLimits {
+                max_batch: args.max_batch,
+                max_batch_tokens: args.max_batch_tokens,
+                max_queued: args.max_queued,
+            },
+        },
+    )
+    .with_context(|| format!("loading the model from `{}`", dir.display()))
+}
+
+/// The extraction settings of `args`.
+pub fn extraction_config(args: &ModelArgs) -> ExtractionConfig {
+    ExtractionConfig {
+        thresholds: thresholds(args),
+        open_ended: args.open_ended.into(),
+        ..ExtractionConfig::default()
+    }
+}
+
+fn thresholds(args: &ModelArgs) -> MatchThresholds {
+    MatchThresholds {
+        grant: args.grant_threshold,
+        read: args.read_threshold,
+        second_margin: args.second_margin,
+    }
+}
+
+/// `telos extract`.
+pub async fn extract(args: ExtractArgs) -> anyhow::Result<()> {
+    let (kind, id) = args
+        .subject
+        .split_once(':')
+        .context("--subject must be `type:id`")?;
+    let body: Value = serde_json::from_slice(
+        &std::fs::read(&args.catalog)
+            .with_context(|| format!("reading `{}`", args.catalog.display()))?,
+    )
+    .context("the catalog is not JSON")?;
+    let catalog = parse_catalog(&body, Limits::default())?;
+    let encoder = load_encoder(&args.model)?;
+    let extractor = Extractor::new(Arc::new(encoder), extraction_config(&args.model));
+    let embeddings = extractor.embed_catalog(&catalog).await?;
+    let intent = extractor
+        .extract(Subject::new(kind, id), &args.prompt, &catalog, &embeddings)
+        .await?;
+    let out = json!({
+        "intent": intent,
+        "authorization_details": intent.authorization_details(None),
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn row(name: &str, s: &Scores) -> String {
+    format!(
+        "  {name:<22} {:>6.3} {:>6.3} {:>6.3} {:>8.3} {:>8.3} {:>6.3} {:>6.3} {:>6.3}",
+        s.tool_precision,
+        s.tool_recall,
+        s.tool_f1,
+        s.entity_f1_strict,
+        s.entity_f1_overlap,
+        s.speech_act_accuracy,
+        s.delegation_recall,
+        s.question_over_permission
+    )
+}
+
+const HEADER: &str =
+    "  matcher                 tool-P tool-R tool-F1 ent-F1  ent-F1o  act    deleg  q-perm";
+
+/// `telos eval`.
+pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let (splits, domains) = eval::load_fixtures(&args.dir)?;
+    if domains.is_empty() {
+        bail!("no domains in `{}`", args.dir.display());
+    }
+    let pick = |names: &[String]| -> Vec<&Domain> {
+        domains.iter().filter(|d| names.contains(&d.name)).collect()
+    };
+    let train = pick(&splits.train);
+    let heldout = pick(&splits.heldout);
+    let model: Arc<dyn Encoder> =
+        Arc::new(CachedEncoder::new(Arc::new(load_encoder(&args.model)?)));
+    let mut matchers: Vec<(String, Arc<dyn Encoder>, MatchThresholds)> = vec![(
+        "trained".into(),
+        Arc::clone(&model),
+        thresholds(&args.model),
+    )];
+    if let Some(dir) = &args.baseline_model_dir {
+        let base = ModelArgs {
+            model_dir: Some(dir.clone()),
+            ..args.model.clone()
+        };
+        let base: Arc<dyn Encoder> = Arc::new(load_encoder(&base)?);
+        let mixed: Arc<dyn Encoder> = Arc::new(CachedEncoder::new(Arc::new(MixedEncoder::new(
+            Arc::clone(&model),
+            base,
+        ))));
+        matchers.push(("untrained-cosine".into(), mixed, MatchThresholds::default()));
+        let kw: Arc<dyn Encoder> = Arc::new(MixedEncoder::new(
+            Arc::clone(&model),
+            Arc::new(KeywordEncoder::new(Calibration {
+                scale: 10.0,
+                bias: -5.0,
+            })),
+        ));
+        matchers.push(("keyword-overlap".into(), kw, MatchThresholds::default()));
+    }
+    let mut report = serde_json::Map::new();
+    let mut lines = vec![HEADER.to_string()];
+    for (name, enc, t) in &mut matchers {
+        let embeddings = eval::embed_domains(Arc::clone(enc), &domains).await?;
+        // Baselines get their thresholds tuned on the training split, as the
+        // trained model's defaults were; `--tune` re-tunes the trained one.
+        if name != "trained" || args.tune {
+            let (best, s) = eval::tune(Arc::clone(enc), &train, &embeddings).await?;
+            lines.push(format!(
+                "  {name}: tuned on train grant={:.2} margin={:.2} (train tool-F1 {:.3})",
+                best.grant, best.second_margin, s.tool_f1
+            ));
+            *t = best;
+        }
+        let mut per_split = serde_json::Map::new();
+        for (split, ds) in [("train", &train), ("heldout", &heldout)] {
+            let (counts, _) = eval::score(Arc::clone(enc), *t, ds, &embeddings).await?;
+            let s = counts.scores();
+            lines.push(row(&format!("{name} [{split}]"), &s));
+            per_split.insert(split.into(), serde_json::to_value(&s)?);
+        }
+        if let Some(path) = &args.bfcl {
+            let cases = eval::load_bfcl(path)?;
+            let b = eval::score_bfcl(Arc::clone(enc), t.grant, &cases).await?;
+            lines.push(format!(
+                "  {name} [bfcl-heldout] relevant: top1 {:.3}, right+above-threshold {:.3} (n={}); irrelevant: abstained {:.3} (n={})",
+                b.relevant_top1 as f64 / b.relevant.max(1) as f64,
+                b.relevant_correct as f64 / b.relevant.max(1) as f64,
+                b.relevant,
+                b.irrelevant_abstained as f64 / b.irrelevant.max(1) as f64,
+                b.irrelevant
+            ));
+            per_split.insert("bfcl_heldout".into(), serde_json::to_value(&b)?);
+        }
+        per_split.insert(
+            "thresholds".into(),
+            json!({"grant": t.grant, "read": t.read, "second_margin": t.second_margin}),
+        );
+        report.insert(name.clone(), Value::Object(per_split));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&Value::Object(report))?);
+    } else {
+        println!(
+            "fixtures: {} (train: {:?}, held out: {:?})",
+            args.dir.display(),
+            splits.train,
+            splits.heldout
+        );
+        println!("{}", lines.join("\n"));
+        println!(
+            "  columns: side-effecting tool precision/recall/F1; entity F1 exact and overlap>=0.5; speech-act accuracy; delegations found; questions granted a side effect"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Command line and environment configuration (clap derive; every flag
+//! also reads a `TELOS_*` variable). Defaults are embedded so that
+//! `telos serve` runs from a checkout with no flag at all.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::intent::OpenEndedPolicy;
+
+/// telos: is this what the person actually asked for?
+#[derive(Debug, Parser)]
+#[command(name = "telos", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, env = "TELOS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve(ServeArgs),
+    /// Extract the intent of one request and print it as JSON.
+    Extract(ExtractArgs),
+    /// Measure extraction quality on labelled fixtures.
+    Eval(EvalArgs),
+}
+
+/// Where the model lives and how it runs.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Model directory (`model.onnx`, `tokenizer.json`, `config.json`).
+    /// Default: `models/telos-minilm` of the working directory, else of the
+    /// source tree the binary was built from.
+    #[arg(long, env = "TELOS_MODEL_DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads.
+    #[arg(long, env = "TELOS_INTRA_THREADS", default_value_t = 2)]
+    pub intra_threads: usize,
+    /// Most inputs in one forward pass.
+    #[arg(long, env = "TELOS_MAX_BATCH", default_value_t = 32)]
+    pub max_batch: usize,
+    /// Most padded tokens in one forward pass.
+    #[arg(long, env = "TELOS_MAX_BATCH_TOKENS", default_value_t = 4096)]
+    pub max_batch_tokens: usize,
+    /// Most inputs queued for the model; beyond it requests get 429.
+    #[arg(long, env = "TELOS_MAX_QUEUED", default_value_t = 1024)]
+    pub max_queued: usize,
+    /// Relevance probability a side-effecting tool needs to be granted.
+    #[arg(long, env = "TELOS_GRANT_THRESHOLD", default_value_t = 0.5)]
+    pub grant_threshold: f32,
+    /// Relevance probability a read-only tool needs to be listed.
+    #[arg(long, env = "TELOS_READ_THRESHOLD", default_value_t = 0.5)]
+    pub read_threshold: f32,
+    /// A second side-effecting tool of one clause is granted when within
+    /// this probability margin of the best (0 disables).
+    #[arg(long, env = "TELOS_SECOND_MARGIN", default_value_t = 0.0)]
+    pub second_margin: f32,
+    /// How intents that delegate to instructions in data are enforced.
+    #[arg(long, env = "TELOS_OPEN_ENDED", value_enum, default_value_t = OpenEndedArg::RequireApproval)]
+    pub open_ended: OpenEndedArg,
+}
+
+/// `--open-ended` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OpenEndedArg {
+    /// Side-effecting steps need approval.
+    RequireApproval,
+    /// Side-effecting steps are tolerated with a warning.
+    Warn,
+    /// Side-effecting steps are denied.
+    DenySideEffects,
+}
+
+impl From<OpenEndedArg> for OpenEndedPolicy {
+    fn from(a: OpenEndedArg) -> Self {
+        match a {
+            OpenEndedArg::RequireApproval => OpenEndedPolicy::RequireApproval,
+            OpenEndedArg::Warn => OpenEndedPolicy::Warn,
+            OpenEndedArg::DenySideEffects => OpenEndedPolicy::DenySideEffects,
+        }
+    }
+}
+
+/// `telos serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TELOS_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Directory of the sled database.
+    #[arg(long, env = "TELOS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Model settings.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Request limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Limits on what a client may send.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LimitArgs {
+    /// Largest request body in bytes.
+    #[arg(long, env = "TELOS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Longest prompt in characters.
+    #[arg(long, env = "TELOS_MAX_PROMPT_CHARS", default_value_t = 4000)]
+    pub max_prompt_chars: usize,
+    /// Most entries in a registered catalog.
+    #[arg(long, env = "TELOS_MAX_CATALOG_ENTRIES", default_value_t = 1024)]
+    pub max_catalog_entries: usize,
+    /// Most tools given inline with a request.
+    #[arg(long, env = "TELOS_MAX_INLINE_TOOLS", default_value_t = 64)]
+    pub max_inline_tools: usize,
+    /// Deepest JSON nesting accepted in a body.
+    #[arg(long, env = "TELOS_MAX_JSON_DEPTH", default_value_t = 32)]
+    pub max_json_depth: usize,
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, env = "TELOS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+/// `telos extract`.
+#[derive(Debug, Clone, Args)]
+pub struct ExtractArgs {
+    /// The request text.
+    pub prompt: String,
+    /// Catalog file: an MCP `tools/list` result, Agent Skills list or A2A card.
+    #[arg(long)]
+    pub catalog: PathBuf,
+    /// The subject as `type:id`.
+    #[arg(long, default_value = "user:anonymous")]
+    pub subject: String,
+    /// Model settings.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `telos eval`.
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// Fixture directory (`fixtures/intents`): one folder per domain with a
+    /// `catalog.json` and one JSON file per case, and `splits.json`.
+    pub dir: PathBuf,
+    /// Held-out BFCL cases (JSON lines) to score as well.
+    #[arg(long)]
+    pub bfcl: Option<PathBuf>,
+    /// Also score the untrained-encoder and keyword-overlap baselines; the
+    /// untrained encoder is read from this model directory.
+    #[arg(long)]
+    pub baseline_model_dir: Option<PathBuf>,
+    /// Sweep the thresholds on the training split and print the best.
+    #[arg(long)]
+    pub tune: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Model settings.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+impl ModelArgs {
+    /// The model directory to load.
+    pub fn resolve_model_dir(&self) -> PathBuf {
+        if let Some(d) = &self.model_dir {
+            return d.clone();
+        }
+        let local = PathBuf::from("models/telos-minilm");
+        if local.join("config.json").is_file() {
+            return local;
+        }
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/telos-minilm")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults_parse() {
+        let cli = Cli::try_parse_from(["telos", "serve"]).unwrap();
+        let Command::Serve(s) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(s.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.model.max_batch, 32);
+        assert!(s.limits.max_body_bytes > s.limits.max_prompt_chars);
+    }
+}

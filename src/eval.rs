@@ -1,0 +1,775 @@
+//! Quality measurement on labelled fixtures (`telos eval`). A fixture
+//! directory holds one folder per domain (`catalog.json` plus one JSON file
+//! per case) and `splits.json` naming the training and held-out domains.
+//! Scores: side-effecting tool precision and recall (what decides
+//! detection), entity F1 (strict span match and ≥ 0.5 overlap), speech-act
+//! accuracy, and delegation detection; plus the BFCL held-out cases
+//! (right function chosen among the candidates, abstention when none fits).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::catalog::{Catalog, Limits, parse_catalog};
+use crate::extraction::matching::{MatchThresholds, cosine};
+use crate::extraction::{
+    BoxFuture, CatalogEmbeddings, Encoded, Encoder, EncoderMeta, ExtractionConfig, ExtractionError,
+    Extractor,
+};
+use crate::intent::{EntityLabel, Intent, SpeechAct, Subject};
+
+/// Errors of loading fixtures.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A file could not be read or parsed.
+    #[error("`{path}`: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A case is inconsistent with its catalog or prompt.
+    #[error("case `{case}`: {reason}")]
+    Case {
+        /// The case id.
+        case: String,
+        /// Why.
+        reason: String,
+    },
+    /// Extraction failed.
+    #[error(transparent)]
+    Extraction(#[from] ExtractionError),
+}
+
+/// `splits.json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Splits {
+    /// Domains used for training data and threshold tuning.
+    pub train: Vec<String>,
+    /// Domains never used for training or tuning.
+    pub heldout: Vec<String>,
+}
+
+/// An expected entity of a case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedEntity {
+    /// Its label.
+    pub label: EntityLabel,
+    /// Its exact text in the prompt.
+    pub text: String,
+}
+
+/// What a case expects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    /// The request's speech act.
+    pub speech_act: SpeechAct,
+    /// Side-effecting tools that must be granted.
+    pub tools: Vec<String>,
+    /// Read-only tools asked for or implied.
+    pub read_tools: Vec<String>,
+    /// The data a delegation hands control to.
+    pub delegation_source: Option<String>,
+    /// Entities in order of appearance.
+    pub entities: Vec<ExpectedEntity>,
+}
+
+/// One labelled request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    /// What the case tests.
+    pub description: String,
+    /// The request text.
+    pub prompt: String,
+    /// The expected outcome.
+    pub expected: Expected,
+}
+
+/// A loaded case with entity offsets resolved (characters).
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// `domain/file-stem`.
+    pub id: String,
+    /// The case.
+    pub file: CaseFile,
+    /// Expected entities as `(label, start, end)` character spans.
+    pub spans: Vec<(EntityLabel, usize, usize)>,
+}
+
+/// A domain: its catalog and cases.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    /// Folder name.
+    pub name: String,
+    /// The catalog.
+    pub catalog: Catalog,
+    /// The cases.
+    pub cases: Vec<Case>,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, EvalError> {
+    let err = |reason: String| EvalError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))
+}
+
+/// Character spans of `entities` found in order of appearance in `prompt`.
+fn resolve_spans(
+    id: &str,
+    prompt: &str,
+    entities: &[ExpectedEntity],
+) -> Result<Vec<(EntityLabel, usize, usize)>, EvalError> {
+    let mut out = Vec::new();
+    let mut from = 0usize; // byte offset
+    for e in entities {
+        let at = prompt[from..]
+            .find(&e.text)
+            .map(|i| i + from)
+            .or_else(|| prompt.find(&e.text))
+            .ok_or_else(|| EvalError::Case {
+                case: id.into(),
+                reason: format!("entity `{}` is not in the prompt", e.text),
+            })?;
+        let start = prompt[..at].chars().count();
+        out.push((e.label, start, start + e.text.chars().count()));
+        from = at + e.text.len();
+    }
+    Ok(out)
+}
+
+/// Loads `splits.json` and every domain folder of `dir`.
+pub fn load_fixtures(dir: &Path) -> Result<(Splits, Vec<Domain>), EvalError> {
+    let splits: Splits = read_json(&dir.join("splits.json"))?;
+    let mut domains = Vec::new();
+    for name in splits.train.iter().chain(&splits.heldout) {
+        let folder = dir.join(name);
+        let catalog_body: Value = read_json(&folder.join("catalog.json"))?;
+        let catalog =
+            parse_catalog(&catalog_body, Limits::default()).map_err(|e| EvalError::File {
+                path: folder.join("catalog.json").display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .map_err(|e| EvalError::File {
+                path: folder.display().to_string(),
+                reason: e.to_string(),
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "json")
+                    && p.file_name().is_some_and(|n| n != "catalog.json")
+            })
+            .collect();
+        files.sort();
+        let mut cases = Vec::new();
+        for f in files {
+            let stem = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let id = format!("{name}/{stem}");
+            let file: CaseFile = read_json(&f)?;
+            for t in file.expected.tools.iter().chain(&file.expected.read_tools) {
+                if catalog.get(t).is_none() {
+                    return Err(EvalError::Case {
+                        case: id,
+                        reason: format!("tool `{t}` is not in the catalog"),
+                    });
+                }
+            }
+            let spans = resolve_spans(&id, &file.prompt, &file.expected.entities)?;
+            cases.push(Case { id, file, spans });
+        }
+        domains.push(Domain {
+            name: name.clone(),
+            catalog,
+            cases,
+        });
+    }
+    Ok((splits, domains))
+}
+
+/// Counts behind the scores of one split.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    /// Cases scored.
+    pub cases: usize,
+    /// Correctly granted side-effecting tools.
+    pub tool_tp: usize,
+    /// Granted but not expected.
+    pub tool_fp: usize,
+    /// Expected but not granted.
+    pub tool_fn: usize,
+    /// Entities predicted.
+    pub ent_pred: usize,
+    /// Entities expected.
+    pub ent_gold: usize,
+    /// Exact span and label matches.
+    pub ent_strict: usize,
+    /// Label match with span overlap ≥ 0.5 (IoU).
+    pub ent_overlap: usize,
+    /// Cases whose speech act is right.
+    pub act_correct: usize,
+    /// Delegation cases.
+    pub delegations: usize,
+    /// Delegation cases marked open-ended.
+    pub delegations_found: usize,
+    /// Non-delegation cases marked open-ended.
+    pub false_open_ended: usize,
+    /// Question cases.
+    pub questions: usize,
+    /// Question cases granted any side-effecting tool.
+    pub questions_with_side_effects: usize,
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 1.0 } else { a as f64 / b as f64 }
+}
+
+fn f1(p: f64, r: f64) -> f64 {
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
+}
+
+/// Scores derived from [`Counts`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    /// Side-effecting tool precision.
+    pub tool_precision: f64,
+    /// Side-effecting tool recall.
+    pub tool_recall: f64,
+    /// Their F1.
+    pub tool_f1: f64,
+    /// Entity F1, exact spans.
+    pub entity_f1_strict: f64,
+    /// Entity F1, overlapping spans.
+    pub entity_f1_overlap: f64,
+    /// Speech-act accuracy.
+    pub speech_act_accuracy: f64,
+    /// Share of delegations marked open-ended.
+    pub delegation_recall: f64,
+    /// Share of questions granted a side effect.
+    pub question_over_permission: f64,
+    /// The counts.
+    pub counts: Counts,
+}
+
+impl Counts {
+    /// The scores of these counts.
+    pub fn scores(&self) -> Scores {
+        let p = ratio(self.tool_tp, self.tool_tp + self.tool_fp);
+        let r = ratio(self.tool_tp, self.tool_tp + self.tool_fn);
+        let ent = |hits| f1(ratio(hits, self.ent_pred), ratio(hits, self.ent_gold));
+        Scores {
+            tool_precision: p,
+            tool_recall: r,
+            tool_f1: f1(p, r),
+            entity_f1_strict: ent(self.ent_strict),
+            entity_f1_overlap: ent(self.ent_overlap),
+            speech_act_accuracy: ratio(self.act_correct, self.cases),
+            delegation_recall: ratio(self.delegations_found, self.delegations),
+            question_over_permission: ratio(self.questions_with_side_effects, self.questions),
+            counts: self.clone(),
+        }
+    }
+
+    /// Adds the outcome of one case.
+    pub fn add(&mut self, case: &Case, intent: &Intent) {
+        let exp = &case.file.expected;
+        self.cases += 1;
+        let granted: BTreeSet<&str> = intent.granted().collect();
+        let expected: BTreeSet<&str> = exp.tools.iter().map(String::as_str).collect();
+        self.tool_tp += granted.intersection(&expected).count();
+        self.tool_fp += granted.difference(&expected).count();
+        self.tool_fn += expected.difference(&granted).count();
+        self.act_correct += usize::from(intent.speech_act == exp.speech_act);
+        if exp.speech_act == SpeechAct::Delegation {
+            self.delegations += 1;
+            self.delegations_found += usize::from(intent.open_ended.is_some());
+        } else {
+            self.false_open_ended += usize::from(intent.open_ended.is_some());
+        }
+        if exp.speech_act == SpeechAct::Question {
+            self.questions += 1;
+            self.questions_with_side_effects += usize::from(!granted.is_empty());
+        }
+        let pred: Vec<(EntityLabel, usize, usize)> = intent
+            .entities
+            .iter()
+            .map(|e| (e.label, e.start, e.end))
+            .collect();
+        self.ent_pred += pred.len();
+        self.ent_gold += case.spans.len();
+        self.ent_strict += pred.iter().filter(|p| case.spans.contains(p)).count();
+        let mut used = vec![false; pred.len()];
+        for &(label, gs, ge) in &case.spans {
+            let hit = pred.iter().enumerate().position(|(k, &(l, ps, pe))| {
+                let inter = pe.min(ge).saturating_sub(ps.max(gs));
+                let union = pe.max(ge) - ps.min(gs);
+                !used[k] && l == label && union > 0 && inter * 2 >= union
+            });
+            if let Some(k) = hit {
+                used[k] = true;
+                self.ent_overlap += 1;
+            }
+        }
+    }
+}
+
+/// An encoder that remembers its answers, so threshold sweeps and
+/// repeated runs pay for each forward pass once.
+pub struct CachedEncoder {
+    inner: Arc<dyn Encoder>,
+    cache: Mutex<HashMap<String, Encoded>>,
+}
+
+impl CachedEncoder {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Encoder>) -> Self {
+        Self {
+            inner,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Encoder for CachedEncoder {
+    fn encode<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
+        Box::pin(async move {
+            let missing: Vec<String> = {
+                let cache = self
+                    .cache
+                    .lock()
+                    .map_err(|_| ExtractionError::Runtime("cache poisoned".into()))?;
+                texts
+                    .iter()
+                    .filter(|t| !cache.contains_key(*t))
+                    .cloned()
+                    .collect()
+            };
+            if !missing.is_empty() {
+                let fresh = self.inner.encode(&missing).await?;
+                let mut cache = self
+                    .cache
+                    .lock()
+                    .map_err(|_| ExtractionError::Runtime("cache poisoned".into()))?;
+                for (t, e) in missing.into_iter().zip(fresh) {
+                    cache.insert(t, e);
+                }
+            }
+            let cache = self
+                .cache
+                .lock()
+                .map_err(|_| ExtractionError::Runtime("cache poisoned".into()))?;
+            texts
+                .iter()
+                .map(|t| {
+                    cache
+                        .get(t)
+                        .cloned()
+                        .ok_or_else(|| ExtractionError::Runtime("cache miss".into()))
+                })
+                .collect()
+        })
+    }
+
+    fn meta(&self) -> &EncoderMeta {
+        self.inner.meta()
+    }
+}
+
+/// Speech acts and spans from one encoder, embeddings (and calibration)
+/// from another: how a baseline matcher is scored with everything else
+/// held equal.
+pub struct MixedEncoder {
+    analysis: Arc<dyn Encoder>,
+    embedder: Arc<dyn Encoder>,
+}
+
+impl MixedEncoder {
+    /// Combines an analysis encoder with an embedding encoder.
+    pub fn new(analysis: Arc<dyn Encoder>, embedder: Arc<dyn Encoder>) -> Self {
+        Self { analysis, embedder }
+    }
+}
+
+impl Encoder for MixedEncoder {
+    fn encode<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
+        Box::pin(async move {
+            let a = self.analysis.encode(texts).await?;
+            let e = self.embedder.encode(texts).await?;
+            Ok(a.into_iter()
+                .zip(e)
+                .map(|(a, e)| Encoded {
+                    embedding: e.embedding,
+                    ..a
+                })
+                .collect())
+        })
+    }
+
+    fn meta(&self) -> &EncoderMeta {
+        self.embedder.meta()
+    }
+}
+
+/// Scores `domains` with an encoder and thresholds.
+pub async fn score(
+    encoder: Arc<dyn Encoder>,
+    thresholds: MatchThresholds,
+    domains: &[&Domain],
+    embeddings: &HashMap<String, CatalogEmbeddings>,
+) -> Result<(Counts, Vec<(String, Intent)>), EvalError> {
+    let extractor = Extractor::new(
+        encoder,
+        ExtractionConfig {
+            thresholds,
+            ..ExtractionConfig::default()
+        },
+    );
+    let mut counts = Counts::default();
+    let mut intents = Vec::new();
+    for d in domains {
+        let emb = match embeddings.get(&d.name) {
+            Some(e) => e.clone(),
+            None => extractor.embed_catalog(&d.catalog).await?,
+        };
+        for c in &d.cases {
+            let intent = extractor
+                .extract(
+                    Subject::new("user", "eval"),
+                    &c.file.prompt,
+                    &d.catalog,
+                    &emb,
+                )
+                .await?;
+            counts.add(c, &intent);
+            intents.push((c.id.clone(), intent));
+        }
+    }
+    Ok((counts, intents))
+}
+
+/// Embeds every domain's catalog once.
+pub async fn embed_domains(
+    encoder: Arc<dyn Encoder>,
+    domains: &[Domain],
+) -> Result<HashMap<String, CatalogEmbeddings>, EvalError> {
+    let x = Extractor::new(encoder, ExtractionConfig::default());
+    let mut out = HashMap::new();
+    for d in domains {
+        out.insert(d.name.clone(), x.embed_catalog(&d.catalog).await?);
+    }
+    Ok(out)
+}
+
+/// Sweeps the grant and read thresholds and the second-tool margin on the
+/// given domains and returns the setting with the best tool F1 (ties: the
+/// higher precision).
+pub async fn tune(
+    encoder: Arc<dyn Encoder>,
+    domains: &[&Domain],
+    embeddings: &HashMap<String, CatalogEmbeddings>,
+) -> Result<(MatchThresholds, Scores), EvalError> {
+    let mut best: Option<(MatchThresholds, Scores)> = None;
+    let grid: Vec<f32> = (1..20).map(|i| i as f32 * 0.05).collect();
+    for &grant in &grid {
+        for margin in [0.0f32, 0.02, 0.05, 0.1] {
+            let t = MatchThresholds {
+                grant,
+                read: grant,
+                second_margin: margin,
+            };
+            let (counts, _) = score(Arc::clone(&encoder), t, domains, embeddings).await?;
+            let s = counts.scores();
+            let better = best.as_ref().is_none_or(|(_, b)| {
+                s.tool_f1 > b.tool_f1 + 1e-9
+                    || ((s.tool_f1 - b.tool_f1).abs() <= 1e-9
+                        && s.tool_precision > b.tool_precision)
+            });
+            if better {
+                best = Some((t, s));
+            }
+        }
+    }
+    best.ok_or_else(|| EvalError::Case {
+        case: "tune".into(),
+        reason: "no domains".into(),
+    })
+}
+
+/// One BFCL held-out case.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BfclCase {
+    /// BFCL id.
+    pub id: String,
+    /// BFCL category.
+    #[serde(default)]
+    pub category: String,
+    /// The user's query.
+    pub query: String,
+    /// Candidate functions.
+    pub functions: Vec<Value>,
+    /// Names of the right functions; empty when none fits.
+    pub expected: Vec<String>,
+}
+
+/// BFCL scores.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BfclScores {
+    /// Cases with a fitting function.
+    pub relevant: usize,
+    /// Of those, cases whose best candidate is right and above threshold.
+    pub relevant_correct: usize,
+    /// Of those, cases whose best candidate is right (no threshold).
+    pub relevant_top1: usize,
+    /// Cases with no fitting function.
+    pub irrelevant: usize,
+    /// Of those, cases where no candidate reached the threshold.
+    pub irrelevant_abstained: usize,
+    /// Cases skipped because their functions do not parse as a catalog.
+    pub skipped: usize,
+}
+
+/// Loads BFCL cases (JSON lines).
+pub fn load_bfcl(path: &Path) -> Result<Vec<BfclCase>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EvalError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).map_err(|e| EvalError::File {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn bfcl_catalog(case: &BfclCase) -> Option<Catalog> {
+    let tools: Vec<Value> = case
+        .functions
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            let schema = f
+                .get("inputSchema")
+                .or_else(|| f.get("parameters"))
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({"type": "object"}));
+            let mut schema = schema;
+            if let Some(obj) = schema.as_object_mut() {
+                obj.insert("type".into(), Value::String("object".into()));
+            }
+            if let Some(obj) = f.as_object_mut() {
+                obj.remove("parameters");
+                obj.insert("inputSchema".into(), schema);
+            }
+            f
+        })
+        .collect();
+    parse_catalog(&serde_json::json!({ "tools": tools }), Limits::default()).ok()
+}
+
+/// Scores the relevance model on BFCL cases: the query is matched as one
+/// clause against its candidate functions.
+pub async fn score_bfcl(
+    encoder: Arc<dyn Encoder>,
+    threshold: f32,
+    cases: &[BfclCase],
+) -> Result<BfclScores, EvalError> {
+    let x = Extractor::new(Arc::clone(&encoder), ExtractionConfig::default());
+    let cal = encoder.meta().calibration;
+    let mut s = BfclScores::default();
+    for case in cases {
+        let Some(catalog) = bfcl_catalog(case) else {
+            s.skipped += 1;
+            continue;
+        };
+        let emb = x.embed_catalog(&catalog).await?;
+        let q = encoder.encode(std::slice::from_ref(&case.query)).await?;
+        let Some(q) = q.first() else { continue };
+        let (best, p) = emb
+            .vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i, cal.probability(cosine(&q.embedding, v))))
+            .fold((0, f32::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b });
+        let best_name = catalog
+            .entries
+            .get(best)
+            .map(|e| e.name.as_str())
+            .unwrap_or("");
+        if case.expected.is_empty() {
+            s.irrelevant += 1;
+            s.irrelevant_abstained += usize::from(p < threshold);
+        } else {
+            s.relevant += 1;
+            let right = case.expected.iter().any(|e| e == best_name);
+            s.relevant_top1 += usize::from(right);
+            s.relevant_correct += usize::from(right && p >= threshold);
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extraction::keyword::KeywordEncoder;
+    use crate::extraction::runtime::Calibration;
+
+    fn case(prompt: &str, tools: &[&str], act: SpeechAct, ents: &[(EntityLabel, &str)]) -> Case {
+        let entities: Vec<ExpectedEntity> = ents
+            .iter()
+            .map(|(l, t)| ExpectedEntity {
+                label: *l,
+                text: t.to_string(),
+            })
+            .collect();
+        let spans = resolve_spans("t", prompt, &entities).unwrap();
+        Case {
+            id: "t".into(),
+            file: CaseFile {
+                description: String::new(),
+                prompt: prompt.into(),
+                expected: Expected {
+                    speech_act: act,
+                    tools: tools.iter().map(|s| s.to_string()).collect(),
+                    read_tools: vec![],
+                    delegation_source: None,
+                    entities,
+                },
+            },
+            spans,
+        }
+    }
+
+    #[test]
+    fn resolves_repeated_entities_in_order() {
+        let ents = vec![
+            ExpectedEntity {
+                label: EntityLabel::Person,
+                text: "Al".into(),
+            },
+            ExpectedEntity {
+                label: EntityLabel::Person,
+                text: "Al".into(),
+            },
+        ];
+        assert_eq!(
+            resolve_spans("t", "Al met Al", &ents).unwrap(),
+            vec![(EntityLabel::Person, 0, 2), (EntityLabel::Person, 7, 9)]
+        );
+        assert!(resolve_spans("t", "x", &ents).is_err());
+    }
+
+    #[tokio::test]
+    async fn counts_tools_entities_and_acts() {
+        let catalog = parse_catalog(
+            &serde_json::json!({"tools": [
+                {"name": "send_email", "description": "Send an email", "annotations": {"readOnlyHint": false}},
+                {"name": "delete_email", "description": "Delete an email", "annotations": {"readOnlyHint": false}}
+            ]}),
+            Limits::default(),
+        )
+        .unwrap();
+        let d = Domain {
+            name: "d".into(),
+            catalog,
+            cases: vec![
+                case(
+                    "send an email to bob@x.io",
+                    &["send_email"],
+                    SpeechAct::Action,
+                    &[
+                        (EntityLabel::Action, "send"),
+                        (EntityLabel::Email, "bob@x.io"),
+                    ],
+                ),
+                case("what is new?", &[], SpeechAct::Question, &[]),
+            ],
+        };
+        let enc: Arc<dyn Encoder> = Arc::new(KeywordEncoder::new(Calibration {
+            scale: 10.0,
+            bias: -3.0,
+        }));
+        let (counts, _) = score(enc, MatchThresholds::default(), &[&d], &HashMap::new())
+            .await
+            .unwrap();
+        assert_eq!((counts.tool_tp, counts.tool_fp, counts.tool_fn), (1, 0, 0));
+        assert_eq!(counts.ent_gold, 2);
+        assert_eq!(counts.ent_strict, 2);
+        assert_eq!(counts.act_correct, 2);
+        assert_eq!(counts.questions_with_side_effects, 0);
+        let s = counts.scores();
+        assert_eq!(s.tool_precision, 1.0);
+        assert_eq!(s.entity_f1_strict, 1.0);
+    }
+
+    #[test]
+    fn overlap_matching_is_one_to_one() {
+        let mut c = Counts::default();
+        let k = case(
+            "New York City",
+            &[],
+            SpeechAct::Question,
+            &[(EntityLabel::Location, "New York City")],
+        );
+        let intent = Intent {
+            subject: Subject::new("u", "u"),
+            evaluations: vec![],
+            tools: vec![],
+            entities: vec![
+                crate::intent::Entity {
+                    label: EntityLabel::Location,
+                    text: "New York".into(),
+                    start: 0,
+                    end: 8,
+                    score: 1.0,
+                    source: crate::intent::EntitySource::Model,
+                },
+                crate::intent::Entity {
+                    label: EntityLabel::Location,
+                    text: "York City".into(),
+                    start: 4,
+                    end: 13,
+                    score: 1.0,
+                    source: crate::intent::EntitySource::Model,
+                },
+            ],
+            clauses: vec![],
+            speech_act: SpeechAct::Question,
+            open_ended: None,
+            model: crate::intent::ModelInfo {
+                name: "m".into(),
+                sha256: "s".into(),
+                grant_threshold: 0.5,
+                read_threshold: 0.5,
+            },
+        };
+        c.add(&k, &intent);
+        assert_eq!((c.ent_strict, c.ent_overlap, c.ent_pred), (0, 1, 2));
+    }
+}

@@ -1,0 +1,235 @@
+//! The domain service the API and the CLI share: catalog registration
+//! (validate, embed once, persist) and intent extraction against a stored
+//! or inline catalog. It holds the extractor once the model is warm, and a
+//! cache of embedded catalogs.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::catalog::{self, Catalog, CatalogError};
+use crate::extraction::{CatalogEmbeddings, ExtractionError, Extractor};
+use crate::intent::{Intent, Subject};
+use crate::storage::{StorageError, Store, StoredCatalog};
+
+/// Errors of the service layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The model is still loading.
+    #[error("the model is loading")]
+    NotReady,
+    /// No catalog of that name.
+    #[error("unknown catalog `{0}`")]
+    UnknownCatalog(String),
+    /// Too many tools were given inline.
+    #[error("{count} inline tools, the limit is {limit}")]
+    TooManyInlineTools {
+        /// Tools given.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The catalog is invalid.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Extraction failed.
+    #[error(transparent)]
+    Extraction(#[from] ExtractionError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A blocking task failed.
+    #[error("background task: {0}")]
+    Task(String),
+}
+
+/// A catalog with its embeddings, ready to match against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedCatalog {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Its embeddings.
+    pub embeddings: CatalogEmbeddings,
+}
+
+/// Which catalog a request matches against.
+#[derive(Debug, Clone)]
+pub enum CatalogSource<'a> {
+    /// A registered catalog, by name.
+    Named(&'a str),
+    /// Tools given with the request (MCP `tools` array or any catalog body).
+    Inline(&'a Value),
+}
+
+type CacheKey = (String, String);
+
+/// Shared domain state.
+pub struct Service {
+    store: Arc<dyn Store>,
+    extractor: OnceLock<Extractor>,
+    cache: RwLock<HashMap<CacheKey, Arc<LoadedCatalog>>>,
+    catalog_limits: catalog::Limits,
+    max_inline_tools: usize,
+}
+
+impl Service {
+    /// A service over `store`; extraction is unavailable until
+    /// [`Service::set_extractor`].
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog_limits: catalog::Limits,
+        max_inline_tools: usize,
+    ) -> Self {
+        Self {
+            store,
+            extractor: OnceLock::new(),
+            cache: RwLock::new(HashMap::new()),
+            catalog_limits,
+            max_inline_tools,
+        }
+    }
+
+    /// Makes the (warm) extractor available; later calls are ignored.
+    pub fn set_extractor(&self, extractor: Extractor) {
+        let _ = self.extractor.set(extractor);
+    }
+
+    /// Whether the model is loaded and warm.
+    pub fn ready(&self) -> bool {
+        self.extractor.get().is_some()
+    }
+
+    /// The extractor, once ready.
+    pub fn extractor(&self) -> Result<&Extractor, ServiceError> {
+        self.extractor.get().ok_or(ServiceError::NotReady)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Validates, embeds and durably stores a catalog.
+    pub async fn register_catalog(
+        &self,
+        tenant: &str,
+        name: &str,
+        body: &Value,
+    ) -> Result<Arc<LoadedCatalog>, ServiceError> {
+        catalog::validate_catalog_name(name)?;
+        let catalog = catalog::parse_catalog(body, self.catalog_limits)?;
+        let embeddings = self.extractor()?.embed_catalog(&catalog).await?;
+        let loaded = Arc::new(LoadedCatalog {
+            catalog,
+            embeddings,
+        });
+        let record = StoredCatalog {
+            catalog: loaded.catalog.clone(),
+            model_sha256: loaded.embeddings.model_sha256.clone(),
+            vectors: loaded.embeddings.vectors.clone(),
+        };
+        let store = Arc::clone(&self.store);
+        let (t, n) = (tenant.to_string(), name.to_string());
+        tokio::task::spawn_blocking(move || store.put_catalog(&t, &n, &record))
+            .await
+            .map_err(|e| ServiceError::Task(e.to_string()))??;
+        if let Ok(mut cache) = self.cache.write() {
+            cache.insert((tenant.into(), name.into()), Arc::clone(&loaded));
+        }
+        Ok(loaded)
+    }
+
+    /// A registered catalog; re-embedded (and re-stored) when it was
+    /// embedded by another model.
+    pub async fn catalog(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Arc<LoadedCatalog>, ServiceError> {
+        let key = (tenant.to_string(), name.to_string());
+        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let record = self
+            .store
+            .get_catalog(tenant, name)?
+            .ok_or_else(|| ServiceError::UnknownCatalog(name.to_string()))?;
+        let extractor = self.extractor()?;
+        let current = &extractor.encoder().meta().sha256;
+        let loaded = if &record.model_sha256 == current
+            && record.vectors.len() == record.catalog.entries.len()
+        {
+            Arc::new(LoadedCatalog {
+                embeddings: CatalogEmbeddings {
+                    model_sha256: record.model_sha256,
+                    vectors: record.vectors,
+                },
+                catalog: record.catalog,
+            })
+        } else {
+            let embeddings = extractor.embed_catalog(&record.catalog).await?;
+            let fresh = StoredCatalog {
+                catalog: record.catalog.clone(),
+                model_sha256: embeddings.model_sha256.clone(),
+                vectors: embeddings.vectors.clone(),
+            };
+            self.store.put_catalog(tenant, name, &fresh)?;
+            Arc::new(LoadedCatalog {
+                catalog: record.catalog,
+                embeddings,
+            })
+        };
+        if let Ok(mut cache) = self.cache.write() {
+            cache.insert(key, Arc::clone(&loaded));
+        }
+        Ok(loaded)
+    }
+
+    /// Validates and embeds tools given inline with a request.
+    pub async fn inline_catalog(&self, tools: &Value) -> Result<LoadedCatalog, ServiceError> {
+        let body = match tools {
+            Value::Array(items) => {
+                if items.len() > self.max_inline_tools {
+                    return Err(ServiceError::TooManyInlineTools {
+                        count: items.len(),
+                        limit: self.max_inline_tools,
+                    });
+                }
+                serde_json::json!({ "tools": items })
+            }
+            Value::Null
+            | Value::Bool(_)
+            | Value::Number(_)
+            | Value::String(_)
+            | Value::Object(_) => tools.clone(),
+        };
+        let limits = catalog::Limits {
+            max_entries: self.max_inline_tools,
+            ..self.catalog_limits
+        };
+        let catalog = catalog::parse_catalog(&body, limits)?;
+        let embeddings = self.extractor()?.embed_catalog(&catalog).await?;
+        Ok(LoadedCatalog {
+            catalog,
+            embeddings,
+        })
+    }
+
+    /// Extracts the intent of `prompt` for `subject`.
+    pub async fn extract(
+        &self,
+        tenant: &str,
+        subject: Subject,
+        prompt: &str,
+        source: CatalogSource<'_>,
+    ) -> Result<Intent, ServiceError> {
+        let extractor = self.extractor()?;
+        let loaded = match source {
+            CatalogSource::Named(name) => self.catalog(tenant, name).await?,
+            CatalogSource::Inline(tools) => Arc::new(self.inline_catalog(tools).await?),
+        };
+        Ok(extractor
+            .extract(subject, prompt, &loaded.catalog, &loaded.embeddings)
+            .await?)
+    }
+}

@@ -1,0 +1,90 @@
+//! Shared helpers: an in-process app over a temporary store, and request
+//! helpers for `tower::ServiceExt::oneshot`.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use telos::api::{AppState, router};
+use telos::config::LimitArgs;
+use telos::extraction::keyword::KeywordEncoder;
+use telos::extraction::runtime::Calibration;
+use telos::extraction::{ExtractionConfig, Extractor};
+use telos::service::Service;
+use telos::storage::SledStore;
+
+/// Default request limits, smaller where tests probe them.
+pub fn limits() -> LimitArgs {
+    LimitArgs {
+        max_body_bytes: 64 * 1024,
+        max_prompt_chars: 500,
+        max_catalog_entries: 20,
+        max_inline_tools: 8,
+        max_json_depth: 16,
+        request_timeout_secs: 10,
+    }
+}
+
+/// An app whose extractor is the keyword encoder (no model needed).
+pub fn app() -> (Router, Arc<Service>) {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let service = Arc::new(Service::new(
+        store,
+        telos::catalog::Limits {
+            max_entries: limits().max_catalog_entries,
+            ..Default::default()
+        },
+        limits().max_inline_tools,
+    ));
+    let enc = KeywordEncoder::new(Calibration {
+        scale: 10.0,
+        bias: -3.0,
+    });
+    service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
+    let state = AppState {
+        service: Arc::clone(&service),
+        limits: limits(),
+        prometheus: telos::telemetry::prometheus(),
+    };
+    (router(state), service)
+}
+
+/// Sends one request and returns the status and JSON body (Null if none).
+pub async fn send(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            Body::from(serde_json::to_vec(&v).unwrap())
+        }
+        None => Body::empty(),
+    };
+    send_raw(app, req.body(body).unwrap()).await
+}
+
+/// Sends a prepared request.
+pub async fn send_raw(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
+    use tower::ServiceExt;
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, json)
+}
+
+/// The travel catalog of the fixtures.
+pub fn travel_catalog() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/intents/travel/catalog.json"
+    );
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}

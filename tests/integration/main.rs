@@ -1,0 +1,4 @@
+//! The one integration test binary; one module per topic.
+
+mod api_intents;
+mod common;
