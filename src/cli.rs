@@ -187,3 +187,130 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+fn open_tracker(
+    data: &crate::config::DataArgs,
+) -> anyhow::Result<(
+    Arc<crate::storage::SledStore>,
+    crate::workflow::tracker::Tracker,
+)> {
+    if !data.data_dir.is_dir() {
+        bail!("no data directory at `{}`", data.data_dir.display());
+    }
+    let store = Arc::new(
+        crate::storage::SledStore::open(&data.data_dir).with_context(|| {
+            format!(
+                "opening `{}` (is a server using it?)",
+                data.data_dir.display()
+            )
+        })?,
+    );
+    let tracker = crate::workflow::tracker::Tracker::new(
+        store.clone(),
+        crate::workflow::TokenVerifier::unverified(),
+        crate::workflow::tracker::TrackerConfig::default(),
+    );
+    Ok((store, tracker))
+}
+
+/// `telos report`.
+pub fn report(args: crate::config::ReportArgs) -> anyhow::Result<()> {
+    let id: uuid::Uuid = args
+        .id
+        .parse()
+        .with_context(|| format!("`{}` is not a workflow id", args.id))?;
+    let (_, tracker) = open_tracker(&args.data)?;
+    let report = tracker.report(&args.tenant, &id)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+/// `telos drift`.
+pub fn drift(args: crate::config::DriftArgs) -> anyhow::Result<()> {
+    let since_nanos = match &args.since {
+        Some(s) => Some(
+            crate::workflow::parse_time("since", s)
+                .map(|t| u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0))?,
+        ),
+        None => None,
+    };
+    let (_, tracker) = open_tracker(&args.data)?;
+    let page = tracker.drift(
+        &args.tenant,
+        &crate::workflow::tracker::DriftQuery {
+            since_nanos,
+            subject: args.subject.clone(),
+            actor: args.actor.clone(),
+            limit: args.limit,
+            cursor: None,
+        },
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(());
+    }
+    if page.items.is_empty() {
+        println!("no divergent steps");
+    }
+    for item in &page.items {
+        let codes: Vec<&str> = item
+            .step
+            .reasons
+            .iter()
+            .filter(|r| r.code.verdict() == crate::drift::Verdict::Divergent)
+            .map(|r| r.code.as_str())
+            .collect();
+        println!(
+            "{}  {}  #{:<3} {:<20} {:<24} {}",
+            item.step.received_at,
+            item.workflow_id,
+            item.step.seq,
+            item.step.observed.actor.id,
+            item.step.observed.name,
+            codes.join(",")
+        );
+        for r in item
+            .step
+            .reasons
+            .iter()
+            .filter(|r| r.code.verdict() == crate::drift::Verdict::Divergent)
+        {
+            println!("      {}", r.message);
+        }
+    }
+    Ok(())
+}
+
+/// `telos verify`: exits non-zero when a chain is broken.
+pub fn verify(args: crate::config::DataArgs) -> anyhow::Result<()> {
+    use crate::storage::Store;
+    let (store, _) = open_tracker(&args)?;
+    let mut broken = 0usize;
+    let workflows = store.all_workflows()?;
+    let mut steps_total = 0usize;
+    for wf in &workflows {
+        let steps = store.steps(&wf.id, 1, usize::MAX)?;
+        steps_total += steps.len();
+        if let Err(at) = crate::workflow::verify_chain(wf, &steps) {
+            broken += 1;
+            println!(
+                "BROKEN  {} ({}): first broken link at step {at}",
+                wf.id, wf.tenant
+            );
+        }
+    }
+    println!(
+        "{} workflows, {} steps, {} broken chains",
+        workflows.len(),
+        steps_total,
+        broken
+    );
+    if broken > 0 {
+        bail!("{broken} broken chain(s)");
+    }
+    Ok(())
+}

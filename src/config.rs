@@ -38,6 +38,91 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Measure extraction quality on labelled fixtures.
     Eval(EvalArgs),
+    /// Print one workflow's drift report (the server must not be running
+    /// on the same data directory).
+    Report(ReportArgs),
+    /// Print divergent steps across workflows, newest first.
+    Drift(DriftArgs),
+    /// Check every workflow's hash chain; names the first broken link.
+    Verify(DataArgs),
+}
+
+/// A data directory to read.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Directory of the sled database.
+    #[arg(long, env = "TELOS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+/// `telos report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The workflow id.
+    pub id: String,
+    /// Tenant of the workflow.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The data directory.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `telos drift`.
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    /// Tenant to query.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Only steps at or after this RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only workflows of this subject id.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only steps by this actor.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Most steps to print.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The data directory.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// How steps are judged.
+#[derive(Debug, Clone, Args)]
+pub struct TrackingArgs {
+    /// JWKS file: delegated tokens in step reports are verified against it
+    /// (signature, `exp`, `nbf`, `iss`); failures are 401.
+    #[arg(long, env = "TELOS_JWKS")]
+    pub jwks: Option<PathBuf>,
+    /// Accepted token issuers (repeat or comma-separate); empty accepts any.
+    #[arg(long, env = "TELOS_JWT_ISSUERS", value_delimiter = ',')]
+    pub jwt_issuer: Vec<String>,
+    /// Required token audience.
+    #[arg(long, env = "TELOS_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Most actors in a delegation chain before a step is divergent.
+    #[arg(long, env = "TELOS_MAX_DELEGATION_DEPTH", default_value_t = 4)]
+    pub max_delegation_depth: usize,
+    /// Deepest `act` nesting accepted at all (deeper is a 400).
+    #[arg(long, env = "TELOS_MAX_ACT_DEPTH", default_value_t = 16)]
+    pub max_act_depth: usize,
+    /// Relevance an unrequested read-only tool needs to be tolerated.
+    #[arg(long, env = "TELOS_RELATED_READ_THRESHOLD", default_value_t = 0.05)]
+    pub related_read_threshold: f32,
+    /// Agents allowed in every workflow (comma-separated); when set, any
+    /// other actor is `unexpected_actor`.
+    #[arg(long, env = "TELOS_ALLOWED_AGENTS", value_delimiter = ',')]
+    pub allowed_agents: Vec<String>,
 }
 
 /// Where the model lives and how it runs.
@@ -111,6 +196,45 @@ pub struct ServeArgs {
     /// Request limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Step judging.
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
+}
+
+impl ServeArgs {
+    /// The service settings these arguments describe.
+    pub fn service_config(&self) -> anyhow::Result<crate::service::ServiceConfig> {
+        use anyhow::Context;
+        let verifier = match &self.tracking.jwks {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading `{}`", path.display()))?;
+                crate::workflow::TokenVerifier::from_jwks(
+                    &text,
+                    self.tracking.jwt_issuer.clone(),
+                    self.tracking.jwt_audience.clone(),
+                )?
+            }
+            None => crate::workflow::TokenVerifier::unverified(),
+        };
+        Ok(crate::service::ServiceConfig {
+            catalog_limits: crate::catalog::Limits {
+                max_entries: self.limits.max_catalog_entries,
+                ..crate::catalog::Limits::default()
+            },
+            max_inline_tools: self.limits.max_inline_tools,
+            tracker: crate::workflow::tracker::TrackerConfig {
+                drift: crate::drift::DriftConfig {
+                    max_delegation_depth: self.tracking.max_delegation_depth,
+                    related_read_threshold: self.tracking.related_read_threshold,
+                },
+                max_act_depth: self.tracking.max_act_depth,
+                allowed_agents: self.tracking.allowed_agents.clone(),
+                ..crate::workflow::tracker::TrackerConfig::default()
+            },
+            verifier,
+        })
+    }
 }
 
 /// Limits on what a client may send.
@@ -128,6 +252,9 @@ pub struct LimitArgs {
     /// Most tools given inline with a request.
     #[arg(long, env = "TELOS_MAX_INLINE_TOOLS", default_value_t = 64)]
     pub max_inline_tools: usize,
+    /// Largest `arguments` of a step report, in bytes of JSON.
+    #[arg(long, env = "TELOS_MAX_ARGUMENTS_BYTES", default_value_t = 64 * 1024)]
+    pub max_arguments_bytes: usize,
     /// Deepest JSON nesting accepted in a body.
     #[arg(long, env = "TELOS_MAX_JSON_DEPTH", default_value_t = 32)]
     pub max_json_depth: usize,

@@ -6,12 +6,14 @@ pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod drift;
 pub mod eval;
 pub mod extraction;
 pub mod intent;
 pub mod service;
 pub mod storage;
 pub mod telemetry;
+pub mod workflow;
 
 use anyhow::Context;
 use std::sync::Arc;
@@ -25,6 +27,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Extract(args) => cli::extract(args).await,
         Command::Eval(args) => cli::eval(args).await,
+        Command::Report(args) => cli::report(args),
+        Command::Drift(args) => cli::drift(args),
+        Command::Verify(args) => cli::verify(args),
     }
 }
 
@@ -38,11 +43,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store in `{}`", args.data_dir.display()))?;
     let service = Arc::new(service::Service::new(
         Arc::new(store),
-        catalog::Limits {
-            max_entries: args.limits.max_catalog_entries,
-            ..catalog::Limits::default()
-        },
-        args.limits.max_inline_tools,
+        args.service_config()?,
     ));
     let state = api::AppState {
         service: Arc::clone(&service),

@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::catalog::{self, Catalog, CatalogError};
-use crate::extraction::{CatalogEmbeddings, ExtractionError, Extractor};
-use crate::intent::{Intent, Subject};
+use crate::extraction::{CatalogEmbeddings, Extraction, ExtractionError, Extractor};
+use crate::intent::{Intent, Object, Subject};
 use crate::storage::{StorageError, Store, StoredCatalog};
+use crate::workflow::tracker::{NewWorkflow, Tracker, TrackerConfig, TrackerError};
+use crate::workflow::{TokenVerifier, Workflow};
 
 /// Errors of the service layer.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,22 @@ pub enum ServiceError {
     /// A blocking task failed.
     #[error("background task: {0}")]
     Task(String),
+    /// Tracking failed.
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+}
+
+/// Settings of the service.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceConfig {
+    /// Catalog size limits.
+    pub catalog_limits: catalog::Limits,
+    /// Most tools given inline with a request.
+    pub max_inline_tools: usize,
+    /// Workflow tracking.
+    pub tracker: TrackerConfig,
+    /// How delegated tokens are read.
+    pub verifier: TokenVerifier,
 }
 
 /// A catalog with its embeddings, ready to match against.
@@ -70,23 +88,43 @@ pub struct Service {
     cache: RwLock<HashMap<CacheKey, Arc<LoadedCatalog>>>,
     catalog_limits: catalog::Limits,
     max_inline_tools: usize,
+    tracker: Tracker,
+}
+
+/// What a front-end sends to open a workflow.
+#[derive(Debug, Clone)]
+pub struct WorkflowRequest<'a> {
+    /// Owner.
+    pub tenant: &'a str,
+    /// The person.
+    pub subject: Subject,
+    /// The person's request.
+    pub prompt: &'a str,
+    /// The catalog.
+    pub source: CatalogSource<'a>,
+    /// Agents allowed to act (empty: any).
+    pub allowed_agents: Vec<String>,
+    /// Extra context.
+    pub context: Option<Object>,
 }
 
 impl Service {
     /// A service over `store`; extraction is unavailable until
-    /// [`Service::set_extractor`].
-    pub fn new(
-        store: Arc<dyn Store>,
-        catalog_limits: catalog::Limits,
-        max_inline_tools: usize,
-    ) -> Self {
+    /// [`Service::set_extractor`]. Must be created inside a tokio runtime.
+    pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Self {
         Self {
+            tracker: Tracker::new(Arc::clone(&store), config.verifier, config.tracker),
             store,
             extractor: OnceLock::new(),
             cache: RwLock::new(HashMap::new()),
-            catalog_limits,
-            max_inline_tools,
+            catalog_limits: config.catalog_limits,
+            max_inline_tools: config.max_inline_tools,
         }
+    }
+
+    /// The workflow tracker.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
     }
 
     /// Makes the (warm) extractor available; later calls are ignored.
@@ -215,6 +253,17 @@ impl Service {
         })
     }
 
+    async fn resolve(
+        &self,
+        tenant: &str,
+        source: &CatalogSource<'_>,
+    ) -> Result<Arc<LoadedCatalog>, ServiceError> {
+        Ok(match source {
+            CatalogSource::Named(name) => self.catalog(tenant, name).await?,
+            CatalogSource::Inline(tools) => Arc::new(self.inline_catalog(tools).await?),
+        })
+    }
+
     /// Extracts the intent of `prompt` for `subject`.
     pub async fn extract(
         &self,
@@ -224,12 +273,47 @@ impl Service {
         source: CatalogSource<'_>,
     ) -> Result<Intent, ServiceError> {
         let extractor = self.extractor()?;
-        let loaded = match source {
-            CatalogSource::Named(name) => self.catalog(tenant, name).await?,
-            CatalogSource::Inline(tools) => Arc::new(self.inline_catalog(tools).await?),
-        };
+        let loaded = self.resolve(tenant, &source).await?;
         Ok(extractor
             .extract(subject, prompt, &loaded.catalog, &loaded.embeddings)
+            .await?)
+    }
+
+    /// Extracts the intent of a request and opens a workflow for it;
+    /// durable when it returns.
+    pub async fn create_workflow(
+        &self,
+        req: WorkflowRequest<'_>,
+    ) -> Result<Workflow, ServiceError> {
+        let extractor = self.extractor()?;
+        let loaded = self.resolve(req.tenant, &req.source).await?;
+        let Extraction {
+            intent,
+            entry_scores,
+        } = extractor
+            .extract_detailed(
+                req.subject.clone(),
+                req.prompt,
+                &loaded.catalog,
+                &loaded.embeddings,
+            )
+            .await?;
+        let catalog_name = match req.source {
+            CatalogSource::Named(n) => Some(n.to_string()),
+            CatalogSource::Inline(_) => None,
+        };
+        Ok(self
+            .tracker
+            .create(NewWorkflow {
+                tenant: req.tenant.to_string(),
+                subject: req.subject,
+                intent,
+                catalog_name,
+                catalog: loaded.catalog.clone(),
+                entry_scores,
+                allowed_agents: req.allowed_agents,
+                context: req.context,
+            })
             .await?)
     }
 }

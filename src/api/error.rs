@@ -12,6 +12,8 @@ use crate::catalog::CatalogError;
 use crate::extraction::ExtractionError;
 use crate::service::ServiceError;
 use crate::storage::StorageError;
+use crate::workflow::WorkflowError;
+use crate::workflow::tracker::TrackerError;
 
 /// What went wrong with a request.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,14 @@ pub enum ApiError {
         /// Stable machine-readable code.
         code: &'static str,
         /// Human-readable detail.
+        message: String,
+    },
+    /// Missing or rejected credentials (401).
+    #[error("{message}")]
+    Unauthorized {
+        /// Stable code.
+        code: &'static str,
+        /// Detail.
         message: String,
     },
     /// No such resource (404).
@@ -72,6 +82,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -85,6 +96,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
             | Self::NotFound { code, .. }
             | Self::TooLarge { code, .. }
             | Self::Unprocessable { code, .. } => code,
@@ -103,6 +115,12 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
         let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static("Bearer realm=\"telos\""),
+            );
+        }
         if status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
@@ -167,6 +185,37 @@ impl From<ServiceError> for ApiError {
             ServiceError::Extraction(x) => x.into(),
             ServiceError::Storage(s) => s.into(),
             ServiceError::Task(t) => Self::Internal(t),
+            ServiceError::Tracker(t) => t.into(),
+        }
+    }
+}
+
+impl From<TrackerError> for ApiError {
+    fn from(e: TrackerError) -> Self {
+        match e {
+            TrackerError::UnknownWorkflow(_) => Self::NotFound {
+                code: "unknown_workflow",
+                message: e.to_string(),
+            },
+            TrackerError::Input(w) => w.into(),
+            TrackerError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<WorkflowError> for ApiError {
+    fn from(e: WorkflowError) -> Self {
+        match e {
+            WorkflowError::InvalidAct(_) => Self::bad_request("invalid_act", e.to_string()),
+            WorkflowError::MalformedToken(_) => Self::bad_request("malformed_token", e.to_string()),
+            WorkflowError::InvalidToken(_) => Self::Unauthorized {
+                code: "invalid_token",
+                message: e.to_string(),
+            },
+            WorkflowError::ToolOrSkill | WorkflowError::Field { .. } => {
+                Self::bad_request("invalid_step", e.to_string())
+            }
+            WorkflowError::Jwks(_) => Self::Internal(e.to_string()),
         }
     }
 }

@@ -57,8 +57,11 @@ pub async fn get_catalog(
     }))
 }
 
-/// Checks an intent request and extracts its intent.
-pub async fn extract_intent(state: &AppState, req: &IntentRequest) -> Result<Intent, ApiError> {
+/// Checks an intent request's prompt and catalog choice.
+pub fn check_prompt<'a>(
+    state: &AppState,
+    req: &'a IntentRequest,
+) -> Result<CatalogSource<'a>, ApiError> {
     let chars = req.prompt.chars().count();
     if chars > state.limits.max_prompt_chars {
         return Err(ApiError::TooLarge {
@@ -75,16 +78,19 @@ pub async fn extract_intent(state: &AppState, req: &IntentRequest) -> Result<Int
             message: "the prompt is empty".into(),
         });
     }
-    let source = match (&req.catalog, &req.tools) {
-        (Some(name), None) => CatalogSource::Named(name),
-        (None, Some(tools)) => CatalogSource::Inline(tools),
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "give exactly one of `catalog` (a registered name) or `tools` (inline)",
-            ));
-        }
-    };
+    match (&req.catalog, &req.tools) {
+        (Some(name), None) => Ok(CatalogSource::Named(name)),
+        (None, Some(tools)) => Ok(CatalogSource::Inline(tools)),
+        _ => Err(ApiError::bad_request(
+            "invalid_request",
+            "give exactly one of `catalog` (a registered name) or `tools` (inline)",
+        )),
+    }
+}
+
+/// Checks an intent request and extracts its intent.
+pub async fn extract_intent(state: &AppState, req: &IntentRequest) -> Result<Intent, ApiError> {
+    let source = check_prompt(state, req)?;
     Ok(state
         .service
         .extract(DEFAULT_TENANT, req.subject.clone(), &req.prompt, source)

@@ -6,6 +6,7 @@ pub mod error;
 mod handlers;
 pub mod json;
 pub mod wire;
+mod workflows;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -46,6 +47,12 @@ pub fn router(state: AppState) -> Router {
             put(handlers::put_catalog).get(handlers::get_catalog),
         )
         .route("/v1/intents", post(handlers::post_intent))
+        .route("/v1/workflows", post(workflows::create))
+        .route("/v1/workflows/{id}", get(workflows::get))
+        .route("/v1/workflows/{id}/steps", post(workflows::report_step))
+        .route("/v1/workflows/{id}/close", post(workflows::close))
+        .route("/v1/workflows/{id}/report", get(workflows::report))
+        .route("/v1/drift", get(workflows::drift))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::Entry;
+use crate::drift::{Reason, Verdict};
 use crate::intent::{AuthorizationDetail, Intent, Object, Subject};
+use crate::workflow::Step;
 
 /// `POST /v1/intents` (and later `/v1/workflows`).
 #[derive(Debug, Clone, Deserialize)]
@@ -23,6 +25,74 @@ pub struct IntentRequest {
     /// Extra context, echoed into the RAR request.
     #[serde(default)]
     pub context: Option<Object>,
+    /// Workflows only: the agents allowed to act (empty: any).
+    #[serde(default)]
+    pub agents: Vec<String>,
+}
+
+/// The answer to `POST /v1/workflows`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkflowCreated {
+    /// The new workflow's id.
+    pub workflow_id: String,
+    /// The extracted intent.
+    pub intent: Intent,
+    /// RFC 9396 authorization details; the request's context carries the
+    /// workflow id.
+    pub authorization_details: Vec<AuthorizationDetail>,
+}
+
+/// `GET /v1/workflows/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkflowView {
+    /// Its id.
+    pub workflow_id: String,
+    /// The person.
+    pub subject: Subject,
+    /// The intent.
+    pub intent: Intent,
+    /// Every step with its verdict and reasons.
+    pub steps: Vec<Step>,
+    /// Whether it is closed.
+    pub closed: bool,
+    /// When it started.
+    pub created_at: String,
+    /// When it was closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    /// Allowed agents (empty: any).
+    pub allowed_agents: Vec<String>,
+    /// The catalog's name, when registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+}
+
+/// The answer to a step report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepRecorded {
+    /// The step's position in the workflow.
+    pub step: u64,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub reasons: Vec<Reason>,
+    /// The step's hash in the workflow's chain.
+    pub hash: String,
+}
+
+/// Query of `GET /v1/drift`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DriftParams {
+    /// RFC 3339 lower bound.
+    pub since: Option<String>,
+    /// Subject id.
+    pub subject: Option<String>,
+    /// Actor id.
+    pub actor: Option<String>,
+    /// Page size (1-1000, default 100).
+    pub limit: Option<usize>,
+    /// Continue after this cursor.
+    pub cursor: Option<String>,
 }
 
 /// The answer to an intent request.

@@ -333,7 +333,6 @@ impl Extractor {
     }
 
     /// Extracts the intent of `prompt` against `catalog`.
-    #[tracing::instrument(skip_all, fields(prompt_bytes = prompt.len(), entries = catalog.entries.len()))]
     pub async fn extract(
         &self,
         subject: Subject,
@@ -341,6 +340,22 @@ impl Extractor {
         catalog: &Catalog,
         embeddings: &CatalogEmbeddings,
     ) -> Result<Intent, ExtractionError> {
+        Ok(self
+            .extract_detailed(subject, prompt, catalog, embeddings)
+            .await?
+            .intent)
+    }
+
+    /// Extracts the intent, and the best relevance of every catalog entry
+    /// to any clause (what the drift rules use to call a read related).
+    #[tracing::instrument(skip_all, fields(prompt_bytes = prompt.len(), entries = catalog.entries.len()))]
+    pub async fn extract_detailed(
+        &self,
+        subject: Subject,
+        prompt: &str,
+        catalog: &Catalog,
+        embeddings: &CatalogEmbeddings,
+    ) -> Result<Extraction, ExtractionError> {
         if !prompt.chars().any(char::is_alphanumeric) {
             return Err(ExtractionError::EmptyPrompt);
         }
@@ -476,7 +491,20 @@ impl Extractor {
             .map(|c| c.speech_act)
             .max()
             .unwrap_or(SpeechAct::Question);
-        Ok(Intent {
+        let entry_scores = embeddings
+            .vectors
+            .iter()
+            .map(|v| {
+                clause_encodings
+                    .iter()
+                    .map(|c| {
+                        meta.calibration
+                            .probability(matching::cosine(&c.embedding, v))
+                    })
+                    .fold(0.0f32, f32::max)
+            })
+            .collect();
+        let intent = Intent {
             subject,
             evaluations,
             tools: merge_grants(grants),
@@ -490,8 +518,21 @@ impl Extractor {
                 grant_threshold: self.config.thresholds.grant,
                 read_threshold: self.config.thresholds.read,
             },
+        };
+        Ok(Extraction {
+            intent,
+            entry_scores,
         })
     }
+}
+
+/// An intent with the relevance of every catalog entry to the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extraction {
+    /// The intent.
+    pub intent: Intent,
+    /// Best relevance of each entry (catalog order) to any clause.
+    pub entry_scores: Vec<f32>,
 }
 
 /// Where a segment with several ACTION spans splits: for each ACTION after

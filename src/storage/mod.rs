@@ -5,13 +5,17 @@
 //! never mix. Values are JSON, except embeddings, which are raw
 //! little-endian `f32` rows.
 
+mod group_commit;
 mod sled_store;
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
+pub use group_commit::GroupCommit;
 pub use sled_store::SledStore;
 
 use crate::catalog::Catalog;
+use crate::workflow::{Step, Workflow};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +51,23 @@ pub struct StoredCatalog {
     pub vectors: Vec<Vec<f32>>,
 }
 
-/// The storage operations telos needs.
+/// One divergent step in the time index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftEntry {
+    /// The workflow.
+    pub workflow_id: Uuid,
+    /// The step.
+    pub seq: u64,
+    /// When the step was received, in nanoseconds since the epoch.
+    pub at_nanos: u64,
+    /// Opaque cursor that continues after this entry.
+    pub cursor: String,
+}
+
+/// The storage operations telos needs. Writes of workflows and steps are
+/// applied in memory at once and become durable at the next
+/// [`Store::flush`]; callers acknowledge only after it (see
+/// [`GroupCommit`]). Catalog writes flush themselves.
 pub trait Store: Send + Sync {
     /// Registers or replaces a catalog; durable when it returns.
     fn put_catalog(
@@ -58,6 +78,36 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StorageError>;
     /// Reads a catalog.
     fn get_catalog(&self, tenant: &str, name: &str) -> Result<Option<StoredCatalog>, StorageError>;
+    /// Creates or replaces a workflow record.
+    fn put_workflow(&self, workflow: &Workflow) -> Result<(), StorageError>;
+    /// Reads a workflow of a tenant.
+    fn get_workflow(&self, tenant: &str, id: &Uuid) -> Result<Option<Workflow>, StorageError>;
+    /// Every workflow of every tenant (for verification).
+    fn all_workflows(&self) -> Result<Vec<Workflow>, StorageError>;
+    /// Appends a step; a divergent step is also put in the time index.
+    fn append_step(
+        &self,
+        tenant: &str,
+        step_of: &Uuid,
+        step: &Step,
+        divergent_at_nanos: Option<u64>,
+    ) -> Result<(), StorageError>;
+    /// The steps of a workflow in order, from `from_seq` (1-based).
+    fn steps(
+        &self,
+        workflow: &Uuid,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Step>, StorageError>;
+    /// Divergent steps of a tenant, newest first, after `cursor`.
+    fn drift(
+        &self,
+        tenant: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DriftEntry>, StorageError>;
+    /// Makes every write so far durable.
+    fn flush(&self) -> Result<(), StorageError>;
 }
 
 /// `tenant \0 name` as a key.

@@ -3,45 +3,76 @@
 use sled::Transactional;
 use std::path::Path;
 
-use super::{StorageError, Store, StoredCatalog, scoped_key};
+use uuid::Uuid;
+
+use super::{DriftEntry, StorageError, Store, StoredCatalog, scoped_key};
+use crate::workflow::{Step, Workflow};
 
 /// Trees of the sled database.
 const CATALOGS: &str = "catalogs";
 const EMBEDDINGS: &str = "catalog_embeddings";
+const WORKFLOWS: &str = "workflows";
+const STEPS: &str = "steps";
+const DRIFT: &str = "drift_by_time";
 
 /// Storage in an embedded sled database.
+///
+/// Trees and keys (all integers big-endian, so keys sort in order):
+/// - `workflows`: `tenant \0 id(16)` → workflow JSON
+/// - `steps`: `id(16) seq(8)` → step JSON (a workflow's steps scan in order)
+/// - `drift_by_time`: `tenant \0 (u64::MAX − nanos)(8) id(16) seq(8)` → ``
+///   (divergent steps, newest first)
+/// - `catalogs`, `catalog_embeddings`: `tenant \0 name`
 #[derive(Clone)]
 pub struct SledStore {
     db: sled::Db,
     catalogs: sled::Tree,
     embeddings: sled::Tree,
+    workflows: sled::Tree,
+    steps: sled::Tree,
+    drift: sled::Tree,
 }
 
 impl SledStore {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
-        let db = sled::Config::new().path(dir).open()?;
-        Ok(Self {
-            catalogs: db.open_tree(CATALOGS)?,
-            embeddings: db.open_tree(EMBEDDINGS)?,
-            db,
-        })
+        Self::with(sled::Config::new().path(dir).open()?)
     }
 
     /// Opens a throw-away database that lives in memory (tests, benches).
     pub fn temporary() -> Result<Self, StorageError> {
-        let db = sled::Config::new().temporary(true).open()?;
+        Self::with(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn with(db: sled::Db) -> Result<Self, StorageError> {
         Ok(Self {
             catalogs: db.open_tree(CATALOGS)?,
             embeddings: db.open_tree(EMBEDDINGS)?,
+            workflows: db.open_tree(WORKFLOWS)?,
+            steps: db.open_tree(STEPS)?,
+            drift: db.open_tree(DRIFT)?,
             db,
         })
     }
 
-    /// Flushes everything written so far to disk.
-    pub fn flush(&self) -> Result<(), StorageError> {
-        self.db.flush()?;
+    /// Raw insert into the steps tree (benchmarks compare against it).
+    pub fn raw_insert(&self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        self.steps.insert(key, value)?;
         Ok(())
+    }
+}
+
+fn step_key(id: &Uuid, seq: u64) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..16].copy_from_slice(id.as_bytes());
+    k[16..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn corrupt(key: String, e: impl ToString) -> StorageError {
+    StorageError::Corrupt {
+        key,
+        reason: e.to_string(),
     }
 }
 
@@ -124,6 +155,140 @@ impl Store for SledStore {
             record.vectors = decode_vectors(&shown, &bytes)?;
         }
         Ok(Some(record))
+    }
+
+    fn put_workflow(&self, workflow: &Workflow) -> Result<(), StorageError> {
+        let key = scoped_key(&workflow.tenant, "");
+        let mut key = key;
+        key.extend_from_slice(workflow.id.as_bytes());
+        let json = serde_json::to_vec(workflow).map_err(|e| StorageError::Db(e.to_string()))?;
+        self.workflows.insert(key, json)?;
+        Ok(())
+    }
+
+    fn get_workflow(&self, tenant: &str, id: &Uuid) -> Result<Option<Workflow>, StorageError> {
+        let mut key = scoped_key(tenant, "");
+        key.extend_from_slice(id.as_bytes());
+        match self.workflows.get(&key)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| corrupt(format!("workflows/{tenant}/{id}"), e)),
+        }
+    }
+
+    fn all_workflows(&self) -> Result<Vec<Workflow>, StorageError> {
+        self.workflows
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                serde_json::from_slice(&v)
+                    .map_err(|e| corrupt(format!("workflows/{}", hex::encode(&k)), e))
+            })
+            .collect()
+    }
+
+    fn append_step(
+        &self,
+        tenant: &str,
+        step_of: &Uuid,
+        step: &Step,
+        divergent_at_nanos: Option<u64>,
+    ) -> Result<(), StorageError> {
+        let key = step_key(step_of, step.seq);
+        let json = serde_json::to_vec(step).map_err(|e| StorageError::Db(e.to_string()))?;
+        match divergent_at_nanos {
+            None => {
+                self.steps.insert(&key, json)?;
+            }
+            Some(nanos) => {
+                let mut dkey = scoped_key(tenant, "");
+                dkey.extend_from_slice(&(u64::MAX - nanos).to_be_bytes());
+                dkey.extend_from_slice(&key);
+                (&self.steps, &self.drift)
+                    .transaction(|(s, d)| {
+                        s.insert(&key, json.as_slice())?;
+                        d.insert(dkey.as_slice(), &[] as &[u8])?;
+                        Ok(())
+                    })
+                    .map_err(|e: sled::transaction::TransactionError<()>| {
+                        StorageError::Db(format!("{e:?}"))
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn steps(
+        &self,
+        workflow: &Uuid,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Step>, StorageError> {
+        let start = step_key(workflow, from_seq);
+        let end = step_key(workflow, u64::MAX);
+        self.steps
+            .range(start..=end)
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                serde_json::from_slice(&v)
+                    .map_err(|e| corrupt(format!("steps/{}", hex::encode(&k)), e))
+            })
+            .collect()
+    }
+
+    fn drift(
+        &self,
+        tenant: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DriftEntry>, StorageError> {
+        let prefix = scoped_key(tenant, "");
+        let start = match cursor {
+            Some(c) => {
+                let mut k = prefix.clone();
+                let bytes = hex::decode(c).map_err(|e| corrupt("cursor".into(), e))?;
+                k.extend_from_slice(&bytes);
+                k.push(0); // strictly after the cursor's entry
+                k
+            }
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        for kv in self.drift.range(start..) {
+            let (k, _) = kv?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            let rest = &k[prefix.len()..];
+            if rest.len() != 8 + 24 {
+                return Err(corrupt("drift_by_time".into(), "bad key length"));
+            }
+            let inv = u64::from_be_bytes(
+                rest[..8]
+                    .try_into()
+                    .map_err(|e| corrupt("drift".into(), e))?,
+            );
+            let id = Uuid::from_slice(&rest[8..24]).map_err(|e| corrupt("drift".into(), e))?;
+            let seq = u64::from_be_bytes(
+                rest[24..]
+                    .try_into()
+                    .map_err(|e| corrupt("drift".into(), e))?,
+            );
+            out.push(DriftEntry {
+                workflow_id: id,
+                seq,
+                at_nanos: u64::MAX - inv,
+                cursor: hex::encode(rest),
+            });
+        }
+        Ok(out)
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush()?;
+        Ok(())
     }
 }
 

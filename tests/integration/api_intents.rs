@@ -217,7 +217,10 @@ async fn health_readiness_and_metrics() {
 #[tokio::test]
 async fn not_ready_until_the_model_is_set() {
     let store = std::sync::Arc::new(telos::storage::SledStore::temporary().unwrap());
-    let service = std::sync::Arc::new(telos::service::Service::new(store, Default::default(), 8));
+    let service = std::sync::Arc::new(telos::service::Service::new(
+        store,
+        crate::common::service_config(),
+    ));
     let state = telos::api::AppState {
         service,
         limits: crate::common::limits(),

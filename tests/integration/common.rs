@@ -22,22 +22,28 @@ pub fn limits() -> LimitArgs {
         max_prompt_chars: 500,
         max_catalog_entries: 20,
         max_inline_tools: 8,
+        max_arguments_bytes: 4096,
         max_json_depth: 16,
         request_timeout_secs: 10,
+    }
+}
+
+/// Service settings matching [`limits`].
+pub fn service_config() -> telos::service::ServiceConfig {
+    telos::service::ServiceConfig {
+        catalog_limits: telos::catalog::Limits {
+            max_entries: limits().max_catalog_entries,
+            ..Default::default()
+        },
+        max_inline_tools: limits().max_inline_tools,
+        ..Default::default()
     }
 }
 
 /// An app whose extractor is the keyword encoder (no model needed).
 pub fn app() -> (Router, Arc<Service>) {
     let store = Arc::new(SledStore::temporary().unwrap());
-    let service = Arc::new(Service::new(
-        store,
-        telos::catalog::Limits {
-            max_entries: limits().max_catalog_entries,
-            ..Default::default()
-        },
-        limits().max_inline_tools,
-    ));
+    let service = Arc::new(Service::new(store, service_config()));
     let enc = KeywordEncoder::new(Calibration {
         scale: 10.0,
         bias: -3.0,

@@ -1,0 +1,182 @@
+//! Workflow routes: open a workflow, read it, report steps, close it, read
+//! its drift report, and query drift across workflows.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header::ACCEPT;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use uuid::Uuid;
+
+use super::handlers::check_prompt;
+use super::json::JsonBody;
+use super::wire::{DriftParams, IntentRequest, StepRecorded, WorkflowCreated, WorkflowView};
+use super::{ApiError, AppState, DEFAULT_TENANT};
+use crate::service::WorkflowRequest;
+use crate::workflow::tracker::{DriftPage, DriftQuery, StepInput};
+
+fn workflow_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound {
+        code: "unknown_workflow",
+        message: format!("unknown workflow `{raw}`"),
+    })
+}
+
+/// `POST /v1/workflows`.
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<IntentRequest>,
+) -> Result<(StatusCode, Json<WorkflowCreated>), ApiError> {
+    let source = check_prompt(&state, &req)?;
+    let wf = state
+        .service
+        .create_workflow(WorkflowRequest {
+            tenant: DEFAULT_TENANT,
+            subject: req.subject.clone(),
+            prompt: &req.prompt,
+            source,
+            allowed_agents: req.agents.clone(),
+            context: req.context.clone(),
+        })
+        .await?;
+    let id = wf.id.to_string();
+    let mut authorization_details = wf.intent.authorization_details(Some(&id));
+    if let Some(ctx) = &req.context {
+        for d in &mut authorization_details {
+            for (k, v) in ctx {
+                d.request
+                    .context
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(WorkflowCreated {
+            workflow_id: id,
+            intent: wf.intent,
+            authorization_details,
+        }),
+    ))
+}
+
+/// `GET /v1/workflows/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<WorkflowView>, ApiError> {
+    let id = workflow_id(&raw)?;
+    let (wf, steps) = state.service.tracker().steps(DEFAULT_TENANT, &id)?;
+    Ok(Json(WorkflowView {
+        workflow_id: wf.id.to_string(),
+        subject: wf.subject,
+        intent: wf.intent,
+        steps,
+        closed: wf.closed,
+        created_at: wf.created_at,
+        closed_at: wf.closed_at,
+        allowed_agents: wf.allowed_agents,
+        catalog: wf.catalog_name,
+    }))
+}
+
+/// `POST /v1/workflows/{id}/steps`.
+pub async fn report_step(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(input): JsonBody<StepInput>,
+) -> Result<(StatusCode, Json<StepRecorded>), ApiError> {
+    let id = workflow_id(&raw)?;
+    let size = serde_json::to_vec(&input.arguments)
+        .map(|v| v.len())
+        .unwrap_or(0);
+    if size > state.limits.max_arguments_bytes {
+        return Err(ApiError::TooLarge {
+            code: "arguments_too_large",
+            message: format!(
+                "the arguments take {size} bytes, the limit is {}",
+                state.limits.max_arguments_bytes
+            ),
+        });
+    }
+    let tracker = state.service.tracker();
+    let observed = tracker.observe(input)?;
+    let step = tracker.record(DEFAULT_TENANT, &id, observed).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(StepRecorded {
+            step: step.seq,
+            verdict: step.verdict,
+            reasons: step.reasons,
+            hash: step.hash,
+        }),
+    ))
+}
+
+/// `POST /v1/workflows/{id}/close`.
+pub async fn close(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = workflow_id(&raw)?;
+    let wf = state.service.tracker().close(DEFAULT_TENANT, &id).await?;
+    Ok(Json(serde_json::json!({
+        "workflow_id": wf.id.to_string(),
+        "closed": wf.closed,
+        "closed_at": wf.closed_at,
+    })))
+}
+
+/// `GET /v1/workflows/{id}/report`: JSON, or HTML for `Accept: text/html`.
+pub async fn report(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = workflow_id(&raw)?;
+    let report = state.service.tracker().report(DEFAULT_TENANT, &id)?;
+    let wants_html = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    Ok(if wants_html {
+        Html(report.to_html()).into_response()
+    } else {
+        Json(report).into_response()
+    })
+}
+
+/// `GET /v1/drift`.
+pub async fn drift(
+    State(state): State<AppState>,
+    Query(p): Query<DriftParams>,
+) -> Result<Json<DriftPage>, ApiError> {
+    let since_nanos = match &p.since {
+        Some(s) => Some(
+            crate::workflow::parse_time("since", s)
+                .map(|t| u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0))
+                .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?,
+        ),
+        None => None,
+    };
+    if let Some(c) = &p.cursor
+        && (c.len() != 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`cursor` is not a cursor this API returned",
+        ));
+    }
+    let page = state.service.tracker().drift(
+        DEFAULT_TENANT,
+        &DriftQuery {
+            since_nanos,
+            subject: p.subject,
+            actor: p.actor,
+            limit: p.limit.unwrap_or(100),
+            cursor: p.cursor,
+        },
+    )?;
+    Ok(Json(page))
+}

@@ -1,0 +1,370 @@
+//! Drift rules: is an observed step what the person asked for? Pure
+//! functions, no I/O. Every verdict carries machine-readable reason codes
+//! and human-readable evidence (which quad a step was compared with, which
+//! values differed, scores).
+//!
+//! - `allowed`: the tool is in the intent and its arguments agree with it;
+//! - `tolerated`: not in the intent, but read-only and related to it (or a
+//!   side effect of an open-ended intent whose policy is `warn`);
+//! - `divergent`: anything else, see [`ReasonCode`].
+
+mod arguments;
+pub mod report;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::intent::{OpenEndedPolicy, ToolRole};
+use crate::workflow::{DelegationGraph, Observed, Workflow};
+pub use arguments::{ArgumentMismatch, check_arguments};
+
+/// The verdict of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// In the intent, arguments agree.
+    Allowed,
+    /// Outside the intent but harmless (a related read).
+    Tolerated,
+    /// Diverges from the intent.
+    Divergent,
+}
+
+impl Verdict {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Tolerated => "tolerated",
+            Self::Divergent => "divergent",
+        }
+    }
+}
+
+/// Why a step got its verdict. Codes are stable; the README lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// The tool is one the intent grants.
+    InIntent,
+    /// A read-only tool outside the intent, related to it.
+    RelatedRead,
+    /// A side effect of an open-ended intent, tolerated by policy `warn`.
+    OpenEndedWarning,
+    /// A side-effecting tool outside the intent.
+    ToolOutsideIntent,
+    /// A read-only tool outside the intent and unrelated to it.
+    ReadOutsideIntent,
+    /// The catalog has no such tool or skill.
+    UnknownTool,
+    /// An argument value contradicts the intent.
+    ArgumentOutsideIntent,
+    /// A side effect of an open-ended intent under `require_approval`.
+    ApprovalRequired,
+    /// A side effect of an open-ended intent under `deny_side_effects`.
+    OpenEndedSideEffect,
+    /// The token's or report's `sub` is not the workflow's subject.
+    SubjectMismatch,
+    /// An actor outside the allowed agents appeared.
+    UnexpectedActor,
+    /// The reported actor is not the chain's current actor.
+    ActorMismatch,
+    /// The delegation chain is deeper than allowed.
+    DelegationTooDeep,
+    /// The delegation chain is, or closes, a cycle.
+    DelegationCycle,
+    /// The workflow is closed.
+    WorkflowClosed,
+    /// The chain came from a token that was not verified.
+    UnverifiedToken,
+}
+
+impl ReasonCode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InIntent => "in_intent",
+            Self::RelatedRead => "related_read",
+            Self::OpenEndedWarning => "open_ended_warning",
+            Self::ToolOutsideIntent => "tool_outside_intent",
+            Self::ReadOutsideIntent => "read_outside_intent",
+            Self::UnknownTool => "unknown_tool",
+            Self::ArgumentOutsideIntent => "argument_outside_intent",
+            Self::ApprovalRequired => "approval_required",
+            Self::OpenEndedSideEffect => "open_ended_side_effect",
+            Self::SubjectMismatch => "subject_mismatch",
+            Self::UnexpectedActor => "unexpected_actor",
+            Self::ActorMismatch => "actor_mismatch",
+            Self::DelegationTooDeep => "delegation_too_deep",
+            Self::DelegationCycle => "delegation_cycle",
+            Self::WorkflowClosed => "workflow_closed",
+            Self::UnverifiedToken => "unverified_token",
+        }
+    }
+
+    /// The verdict this reason forces on its own.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Self::InIntent | Self::UnverifiedToken => Verdict::Allowed,
+            Self::RelatedRead | Self::OpenEndedWarning => Verdict::Tolerated,
+            Self::ToolOutsideIntent
+            | Self::ReadOutsideIntent
+            | Self::UnknownTool
+            | Self::ArgumentOutsideIntent
+            | Self::ApprovalRequired
+            | Self::OpenEndedSideEffect
+            | Self::SubjectMismatch
+            | Self::UnexpectedActor
+            | Self::ActorMismatch
+            | Self::DelegationTooDeep
+            | Self::DelegationCycle
+            | Self::WorkflowClosed => Verdict::Divergent,
+        }
+    }
+}
+
+/// One reason of a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// Stable code.
+    pub code: ReasonCode,
+    /// For a human.
+    pub message: String,
+    /// What was compared.
+    pub evidence: Value,
+}
+
+/// A verdict with its reasons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    /// The verdict: the worst of the reasons'.
+    pub verdict: Verdict,
+    /// Every reason found.
+    pub reasons: Vec<Reason>,
+}
+
+/// Drift rule settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DriftConfig {
+    /// Most actors in a delegation chain (the subject not counted).
+    pub max_delegation_depth: usize,
+    /// Relevance an unrequested read-only tool needs to be tolerated.
+    pub related_read_threshold: f32,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        Self {
+            max_delegation_depth: 4,
+            related_read_threshold: 0.05,
+        }
+    }
+}
+
+fn reason(code: ReasonCode, message: String, evidence: Value) -> Reason {
+    Reason {
+        code,
+        message,
+        evidence,
+    }
+}
+
+/// Judges one observed step of `workflow`, given the delegation graph of
+/// the steps before it.
+pub fn judge(
+    workflow: &Workflow,
+    step: &Observed,
+    graph: &DelegationGraph,
+    config: &DriftConfig,
+) -> Judgement {
+    let mut reasons = Vec::new();
+    if workflow.closed {
+        reasons.push(reason(
+            ReasonCode::WorkflowClosed,
+            "the workflow is closed; no further steps belong to it".into(),
+            json!({"closed_at": workflow.closed_at}),
+        ));
+    }
+    delegation_rules(workflow, step, graph, config, &mut reasons);
+    tool_rules(workflow, step, config, &mut reasons);
+    let verdict = reasons
+        .iter()
+        .map(|r| r.code.verdict())
+        .max()
+        .unwrap_or(Verdict::Divergent);
+    Judgement { verdict, reasons }
+}
+
+fn delegation_rules(
+    workflow: &Workflow,
+    step: &Observed,
+    graph: &DelegationGraph,
+    config: &DriftConfig,
+    reasons: &mut Vec<Reason>,
+) {
+    let subject = workflow.subject.id.as_str();
+    if let Some(sub) = &step.sub
+        && sub != subject
+    {
+        reasons.push(reason(
+            ReasonCode::SubjectMismatch,
+            format!("the token is for `{sub}`, the workflow is for `{subject}`"),
+            json!({"expected": subject, "observed": sub}),
+        ));
+    }
+    if !step.chain.is_empty() && !step.token_verified && step.sub.is_some() {
+        reasons.push(reason(
+            ReasonCode::UnverifiedToken,
+            "the delegation chain comes from a token that was not verified".into(),
+            json!({}),
+        ));
+    }
+    if let Some(current) = step.chain.last()
+        && current.sub != step.actor.id
+    {
+        reasons.push(reason(
+            ReasonCode::ActorMismatch,
+            format!(
+                "the PEP reported actor `{}`, the delegation chain's current actor is `{}`",
+                step.actor.id, current.sub
+            ),
+            json!({"reported": step.actor.id, "current_actor": current.sub}),
+        ));
+    }
+    if step.chain.len() > config.max_delegation_depth {
+        reasons.push(reason(
+            ReasonCode::DelegationTooDeep,
+            format!(
+                "the delegation chain has {} actors, the limit is {}",
+                step.chain.len(),
+                config.max_delegation_depth
+            ),
+            json!({"depth": step.chain.len(), "limit": config.max_delegation_depth}),
+        ));
+    }
+    let principals = chain_principals(subject, step);
+    if graph.would_cycle(&principals) {
+        reasons.push(reason(
+            ReasonCode::DelegationCycle,
+            format!("the delegation chain {} is cyclic", principals.join(" → ")),
+            json!({"chain": principals}),
+        ));
+    }
+    if !workflow.allowed_agents.is_empty() {
+        for p in principals.iter().skip(1) {
+            if !workflow.allowed_agents.iter().any(|a| a == p) {
+                let seen = graph.knows(p);
+                reasons.push(reason(
+                    ReasonCode::UnexpectedActor,
+                    format!("`{p}` is not one of the workflow's allowed agents"),
+                    json!({"actor": p, "allowed": workflow.allowed_agents, "seen_before": seen}),
+                ));
+            }
+        }
+    }
+}
+
+/// The principals of a step's chain, oldest first: the subject, then the
+/// delegation chain, then the reported actor if the chain does not end
+/// with it.
+pub fn chain_principals<'a>(subject: &'a str, step: &'a Observed) -> Vec<&'a str> {
+    let mut p: Vec<&str> = vec![subject];
+    p.extend(step.chain.iter().map(|a| a.sub.as_str()));
+    if step.chain.is_empty() && step.actor.id != subject {
+        p.push(step.actor.id.as_str());
+    }
+    p
+}
+
+fn tool_rules(
+    workflow: &Workflow,
+    step: &Observed,
+    config: &DriftConfig,
+    reasons: &mut Vec<Reason>,
+) {
+    let name = step.name.as_str();
+    let Some((index, entry)) = workflow
+        .catalog
+        .entries
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.name == name)
+    else {
+        reasons.push(reason(
+            ReasonCode::UnknownTool,
+            format!("`{name}` is not in the workflow's catalog"),
+            json!({"tool": name}),
+        ));
+        return;
+    };
+    let grant = workflow.intent.tools.iter().find(|t| t.name == name);
+    let relevance = workflow.entry_scores.get(index).copied().unwrap_or(0.0);
+    match grant {
+        Some(g) if g.role == ToolRole::Requested || entry.read_only => {
+            reasons.push(reason(
+                ReasonCode::InIntent,
+                format!("`{name}` is part of the intent"),
+                json!({"tool": name, "role": g.role, "score": g.score, "clause": workflow.intent.clauses.get(g.clause).map(|c| &c.text)}),
+            ));
+        }
+        _ if entry.read_only => {
+            if relevance >= config.related_read_threshold {
+                reasons.push(reason(
+                    ReasonCode::RelatedRead,
+                    format!("`{name}` only reads and is related to the request"),
+                    json!({"tool": name, "relevance": relevance, "threshold": config.related_read_threshold}),
+                ));
+            } else {
+                reasons.push(reason(
+                    ReasonCode::ReadOutsideIntent,
+                    format!("`{name}` only reads, but nothing in the request relates to it"),
+                    json!({"tool": name, "relevance": relevance, "threshold": config.related_read_threshold}),
+                ));
+            }
+        }
+        _ => match &workflow.intent.open_ended {
+            Some(oe) => {
+                let (code, what) = match oe.enforcement {
+                    OpenEndedPolicy::Warn => {
+                        (ReasonCode::OpenEndedWarning, "tolerated with a warning")
+                    }
+                    OpenEndedPolicy::RequireApproval => {
+                        (ReasonCode::ApprovalRequired, "needs a human approval")
+                    }
+                    OpenEndedPolicy::DenySideEffects => {
+                        (ReasonCode::OpenEndedSideEffect, "is denied")
+                    }
+                };
+                reasons.push(reason(
+                    code,
+                    format!("`{name}` has side effects the person did not name: the request delegates to {}, so it {what}", oe.source),
+                    json!({"tool": name, "source": oe.source, "policy": oe.enforcement}),
+                ));
+            }
+            None => {
+                let granted: Vec<&str> = workflow.intent.granted().collect();
+                reasons.push(reason(
+                    ReasonCode::ToolOutsideIntent,
+                    format!("`{name}` has side effects and is not part of the request"),
+                    json!({"tool": name, "granted": granted, "relevance": relevance}),
+                ));
+            }
+        },
+    }
+    for m in check_arguments(&workflow.intent, entry, &step.arguments) {
+        reasons.push(reason(
+            ReasonCode::ArgumentOutsideIntent,
+            format!(
+                "argument `{}` is `{}`, the request said {}",
+                m.argument,
+                m.observed,
+                m.expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(" or ")
+            ),
+            json!({"argument": m.argument, "kind": m.kind, "expected": m.expected, "observed": m.observed, "quad": m.quad}),
+        ));
+    }
+}
+
+#[cfg(test)]
+#[path = "drift_tests.rs"]
+mod tests;

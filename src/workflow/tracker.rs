@@ -1,0 +1,497 @@
+//! The workflow tracker: creates workflows, judges and durably records
+//! steps, closes workflows, and answers report and drift queries.
+//!
+//! Steps of one workflow are serialised by a per-workflow lock that holds
+//! its live state (next sequence number, chain head, delegation graph), so
+//! the hash chain has no forks. The lock is released before the step waits
+//! for durability, so steps of many workflows — and consecutive steps of
+//! one — share a group commit. A step is acknowledged only once durable.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Mutex as AsyncMutex;
+use uuid::Uuid;
+
+use super::{
+    ChainActor, DelegationGraph, Observed, Outcome, Step, StepKind, TokenVerifier, Workflow,
+    WorkflowError, now_rfc3339, parse_act, parse_time,
+};
+use crate::catalog::Catalog;
+use crate::drift::report::WorkflowReport;
+use crate::drift::{DriftConfig, Verdict, chain_principals, judge};
+use crate::intent::{Intent, Object, Subject};
+use crate::storage::{GroupCommit, StorageError, Store};
+
+/// Errors of the tracker.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerError {
+    /// No such workflow for this tenant.
+    #[error("unknown workflow `{0}`")]
+    UnknownWorkflow(String),
+    /// The step or its token is invalid.
+    #[error(transparent)]
+    Input(#[from] WorkflowError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A step as a PEP reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepInput {
+    /// The actor the PEP saw.
+    pub actor: Option<Subject>,
+    /// The RFC 8693 `act` claim of the delegated token.
+    #[serde(default)]
+    pub act: Option<Value>,
+    /// The delegated JWT itself (`sub` and `act` are read from it).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The person the token is for, when no token is given.
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// MCP `tools/call` `params.name`.
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// A skill's name.
+    #[serde(default)]
+    pub skill: Option<String>,
+    /// The call's arguments.
+    #[serde(default)]
+    pub arguments: Object,
+    /// The outcome.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// When it ran (RFC 3339).
+    #[serde(default)]
+    pub at: Option<String>,
+}
+
+/// A new workflow's content.
+#[derive(Debug, Clone)]
+pub struct NewWorkflow {
+    /// Owner.
+    pub tenant: String,
+    /// The person.
+    pub subject: Subject,
+    /// The extracted intent.
+    pub intent: Intent,
+    /// The registered catalog's name, if any.
+    pub catalog_name: Option<String>,
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Relevance of each entry to the request.
+    pub entry_scores: Vec<f32>,
+    /// Allowed agents (empty: any).
+    pub allowed_agents: Vec<String>,
+    /// Extra context.
+    pub context: Option<Object>,
+}
+
+/// Filters of a drift query.
+#[derive(Debug, Clone, Default)]
+pub struct DriftQuery {
+    /// Only steps received at or after this time.
+    pub since_nanos: Option<u64>,
+    /// Only workflows of this subject id.
+    pub subject: Option<String>,
+    /// Only steps whose actor (or any actor of the chain) is this.
+    pub actor: Option<String>,
+    /// Page size.
+    pub limit: usize,
+    /// Continue after this cursor.
+    pub cursor: Option<String>,
+}
+
+/// One divergent step in a drift page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DriftItem {
+    /// The workflow.
+    pub workflow_id: String,
+    /// Its subject.
+    pub subject: String,
+    /// The step.
+    pub step: Step,
+}
+
+/// A page of divergent steps, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DriftPage {
+    /// The steps.
+    pub items: Vec<DriftItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+struct Live {
+    workflow: Workflow,
+    next_seq: u64,
+    head: String,
+    graph: DelegationGraph,
+}
+
+/// Tracker settings.
+#[derive(Debug, Clone)]
+pub struct TrackerConfig {
+    /// Drift rules.
+    pub drift: DriftConfig,
+    /// Deepest `act` nesting accepted (deeper is a 400).
+    pub max_act_depth: usize,
+    /// Agents allowed in every workflow (added to each workflow's list).
+    pub allowed_agents: Vec<String>,
+    /// Live workflows kept in memory.
+    pub max_live: usize,
+    /// Index entries a drift query scans before it returns a cursor.
+    pub max_drift_scan: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            drift: DriftConfig::default(),
+            max_act_depth: 16,
+            allowed_agents: vec![],
+            max_live: 10_000,
+            max_drift_scan: 10_000,
+        }
+    }
+}
+
+/// The workflow tracker.
+pub struct Tracker {
+    store: Arc<dyn Store>,
+    commit: GroupCommit,
+    live: Mutex<HashMap<Uuid, Arc<AsyncMutex<Option<Live>>>>>,
+    verifier: TokenVerifier,
+    config: TrackerConfig,
+}
+
+fn nanos(rfc3339: &str) -> u64 {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .map(|t| u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+impl Tracker {
+    /// A tracker over `store`. Must be created inside a tokio runtime.
+    pub fn new(store: Arc<dyn Store>, verifier: TokenVerifier, config: TrackerConfig) -> Self {
+        let commit = GroupCommit::start(Arc::clone(&store), 4096);
+        Self {
+            store,
+            commit,
+            live: Mutex::new(HashMap::new()),
+            verifier,
+            config,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// Creates a workflow; durable when it returns.
+    pub async fn create(&self, new: NewWorkflow) -> Result<Workflow, TrackerError> {
+        let id = Uuid::now_v7();
+        let genesis = Workflow::genesis_hash(&id, &new.subject, &new.intent);
+        let mut allowed = new.allowed_agents;
+        for a in &self.config.allowed_agents {
+            if !allowed.contains(a) {
+                allowed.push(a.clone());
+            }
+        }
+        let workflow = Workflow {
+            id,
+            tenant: new.tenant,
+            subject: new.subject,
+            intent: new.intent,
+            catalog_name: new.catalog_name,
+            catalog: new.catalog,
+            entry_scores: new.entry_scores,
+            allowed_agents: allowed,
+            context: new.context,
+            created_at: now_rfc3339(),
+            closed: false,
+            closed_at: None,
+            genesis,
+        };
+        self.store.put_workflow(&workflow)?;
+        self.commit.durable().await?;
+        Ok(workflow)
+    }
+
+    fn slot(&self, id: &Uuid) -> Arc<AsyncMutex<Option<Live>>> {
+        let Ok(mut map) = self.live.lock() else {
+            return Arc::new(AsyncMutex::new(None));
+        };
+        if map.len() >= self.config.max_live && !map.contains_key(id) {
+            map.retain(|_, v| Arc::strong_count(v) > 1);
+        }
+        Arc::clone(
+            map.entry(*id)
+                .or_insert_with(|| Arc::new(AsyncMutex::new(None))),
+        )
+    }
+
+    fn load(&self, tenant: &str, id: &Uuid) -> Result<Live, TrackerError> {
+        let workflow = self
+            .store
+            .get_workflow(tenant, id)?
+            .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
+        let steps = self.store.steps(id, 1, usize::MAX)?;
+        let mut graph = DelegationGraph::new(&workflow.subject.id);
+        for s in &steps {
+            graph.record(&chain_principals(&workflow.subject.id, &s.observed));
+        }
+        Ok(Live {
+            next_seq: steps.len() as u64 + 1,
+            head: steps
+                .last()
+                .map_or_else(|| workflow.genesis.clone(), |s| s.hash.clone()),
+            workflow,
+            graph,
+        })
+    }
+
+    /// Reads a workflow of `tenant`.
+    pub fn workflow(&self, tenant: &str, id: &Uuid) -> Result<Workflow, TrackerError> {
+        self.store
+            .get_workflow(tenant, id)?
+            .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))
+    }
+
+    /// The steps of a workflow of `tenant`.
+    pub fn steps(&self, tenant: &str, id: &Uuid) -> Result<(Workflow, Vec<Step>), TrackerError> {
+        let wf = self.workflow(tenant, id)?;
+        let steps = self.store.steps(id, 1, usize::MAX)?;
+        Ok((wf, steps))
+    }
+
+    /// Turns a step report into an observed step (validating the `act`
+    /// claim and the token).
+    pub fn observe(&self, input: StepInput) -> Result<Observed, WorkflowError> {
+        let (kind, name) = match (input.tool, input.skill) {
+            (Some(t), None) => (StepKind::Tool, t),
+            (None, Some(s)) => (StepKind::Skill, s),
+            _ => return Err(WorkflowError::ToolOrSkill),
+        };
+        if name.is_empty() || name.len() > 128 {
+            return Err(WorkflowError::Field {
+                field: "tool",
+                reason: "must have 1-128 characters".into(),
+            });
+        }
+        let (sub, act, verified) = match &input.token {
+            Some(token) => {
+                let read = self.verifier.read(token)?;
+                (Some(read.claims.sub), read.claims.act, read.verified)
+            }
+            None => (input.sub, input.act, false),
+        };
+        let chain: Vec<ChainActor> = match &act {
+            Some(a) => parse_act(a, self.config.max_act_depth)?,
+            None => vec![],
+        };
+        let actor = match (input.actor, chain.last()) {
+            (Some(a), _) => a,
+            (None, Some(current)) => Subject::new("agent", current.sub.clone()),
+            (None, None) => {
+                return Err(WorkflowError::Field {
+                    field: "actor",
+                    reason: "give `actor`, or an `act` claim or token naming one".into(),
+                });
+            }
+        };
+        let at = match input.at {
+            Some(at) => {
+                parse_time("at", &at)?;
+                at
+            }
+            None => now_rfc3339(),
+        };
+        Ok(Observed {
+            actor,
+            chain,
+            sub,
+            token_verified: verified,
+            kind,
+            name,
+            arguments: input.arguments,
+            outcome: input.outcome,
+            at,
+        })
+    }
+
+    /// Judges a step against a workflow without recording it.
+    pub async fn evaluate(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        observed: &Observed,
+    ) -> Result<crate::drift::Judgement, TrackerError> {
+        let slot = self.slot(id);
+        let mut guard = slot.lock().await;
+        if guard.as_ref().is_none_or(|l| l.workflow.tenant != tenant) {
+            *guard = Some(self.load(tenant, id)?);
+        }
+        let live = guard
+            .as_ref()
+            .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
+        Ok(judge(
+            &live.workflow,
+            observed,
+            &live.graph,
+            &self.config.drift,
+        ))
+    }
+
+    /// Judges and records a step; returns it once it is durable.
+    pub async fn record(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        observed: Observed,
+    ) -> Result<Step, TrackerError> {
+        let slot = self.slot(id);
+        let step = {
+            let mut guard = slot.lock().await;
+            if guard.as_ref().is_none_or(|l| l.workflow.tenant != tenant) {
+                *guard = Some(self.load(tenant, id)?);
+            }
+            let live = guard
+                .as_mut()
+                .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
+            let judgement = judge(&live.workflow, &observed, &live.graph, &self.config.drift);
+            let received_at = now_rfc3339();
+            let mut step = Step {
+                seq: live.next_seq,
+                observed,
+                received_at,
+                verdict: judgement.verdict,
+                reasons: judgement.reasons,
+                prev_hash: live.head.clone(),
+                hash: String::new(),
+            };
+            step.hash = step.compute_hash();
+            let divergent = (step.verdict == Verdict::Divergent).then(|| nanos(&step.received_at));
+            self.store.append_step(tenant, id, &step, divergent)?;
+            let principals: Vec<String> =
+                chain_principals(&live.workflow.subject.id, &step.observed)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+            let refs: Vec<&str> = principals.iter().map(String::as_str).collect();
+            live.graph.record(&refs);
+            live.next_seq += 1;
+            live.head = step.hash.clone();
+            metrics::counter!("telos_steps_total", "verdict" => step.verdict.as_str()).increment(1);
+            step
+        };
+        self.commit.durable().await?;
+        Ok(step)
+    }
+
+    /// Closes a workflow; durable when it returns.
+    pub async fn close(&self, tenant: &str, id: &Uuid) -> Result<Workflow, TrackerError> {
+        let slot = self.slot(id);
+        let mut guard = slot.lock().await;
+        if guard.as_ref().is_none_or(|l| l.workflow.tenant != tenant) {
+            *guard = Some(self.load(tenant, id)?);
+        }
+        let live = guard
+            .as_mut()
+            .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
+        if !live.workflow.closed {
+            live.workflow.closed = true;
+            live.workflow.closed_at = Some(now_rfc3339());
+            self.store.put_workflow(&live.workflow)?;
+        }
+        let wf = live.workflow.clone();
+        drop(guard);
+        self.commit.durable().await?;
+        Ok(wf)
+    }
+
+    /// The drift report of a workflow.
+    pub fn report(&self, tenant: &str, id: &Uuid) -> Result<WorkflowReport, TrackerError> {
+        let (wf, steps) = self.steps(tenant, id)?;
+        let mut graph = DelegationGraph::new(&wf.subject.id);
+        for s in &steps {
+            graph.record(&chain_principals(&wf.subject.id, &s.observed));
+        }
+        let (nodes, edges) = graph.export(&wf.subject.id);
+        Ok(WorkflowReport::build(&wf, steps, nodes, edges))
+    }
+
+    /// Divergent steps across the tenant's workflows, newest first.
+    pub fn drift(&self, tenant: &str, q: &DriftQuery) -> Result<DriftPage, TrackerError> {
+        let limit = q.limit.clamp(1, 1000);
+        let mut items = Vec::new();
+        let mut cursor = q.cursor.clone();
+        let mut scanned = 0usize;
+        let mut workflows: HashMap<Uuid, Option<Workflow>> = HashMap::new();
+        loop {
+            let batch = self.store.drift(tenant, cursor.as_deref(), 256)?;
+            if batch.is_empty() {
+                return Ok(DriftPage {
+                    items,
+                    next_cursor: None,
+                });
+            }
+            for entry in batch {
+                scanned += 1;
+                cursor = Some(entry.cursor.clone());
+                if q.since_nanos.is_some_and(|s| entry.at_nanos < s) {
+                    return Ok(DriftPage {
+                        items,
+                        next_cursor: None,
+                    });
+                }
+                let wf = workflows.entry(entry.workflow_id).or_insert_with(|| {
+                    self.store
+                        .get_workflow(tenant, &entry.workflow_id)
+                        .ok()
+                        .flatten()
+                });
+                let Some(wf) = wf.as_ref() else { continue };
+                if q.subject.as_ref().is_some_and(|s| s != &wf.subject.id) {
+                    continue;
+                }
+                let Some(step) = self
+                    .store
+                    .steps(&entry.workflow_id, entry.seq, 1)?
+                    .into_iter()
+                    .next()
+                else {
+                    continue;
+                };
+                if let Some(actor) = &q.actor
+                    && step.observed.actor.id != *actor
+                    && !step.observed.chain.iter().any(|c| &c.sub == actor)
+                {
+                    continue;
+                }
+                items.push(DriftItem {
+                    workflow_id: wf.id.to_string(),
+                    subject: wf.subject.id.clone(),
+                    step,
+                });
+                if items.len() >= limit {
+                    return Ok(DriftPage {
+                        items,
+                        next_cursor: cursor,
+                    });
+                }
+            }
+            if scanned >= self.config.max_drift_scan {
+                return Ok(DriftPage {
+                    items,
+                    next_cursor: cursor,
+                });
+            }
+        }
+    }
+}
