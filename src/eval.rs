@@ -720,12 +720,13 @@ mod tests {
             .unwrap();
         assert_eq!((counts.tool_tp, counts.tool_fp, counts.tool_fn), (1, 0, 0));
         assert_eq!(counts.ent_gold, 2);
-        assert_eq!(counts.ent_strict, 2);
+        // The keyword encoder also tags the noun "email" as an ACTION.
+        assert_eq!((counts.ent_pred, counts.ent_strict), (3, 2));
         assert_eq!(counts.act_correct, 2);
         assert_eq!(counts.questions_with_side_effects, 0);
         let s = counts.scores();
         assert_eq!(s.tool_precision, 1.0);
-        assert_eq!(s.entity_f1_strict, 1.0);
+        assert!((s.entity_f1_strict - 0.8).abs() < 1e-9);
     }
 
     #[test]

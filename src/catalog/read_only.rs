@@ -102,11 +102,11 @@ pub fn classify_read_only(name: &str, description: &str) -> bool {
         .take(12)
         .map(str::to_lowercase)
         .collect();
+    // A write word anywhere in the name, or leading the description.
     if name_words.iter().any(|w| WRITE_WORDS.contains(w))
         || desc_words
-            .iter()
-            .take(6)
-            .any(|w| WRITE_WORDS.contains(&w.as_str()))
+            .first()
+            .is_some_and(|w| WRITE_WORDS.contains(&w.as_str()))
     {
         return false;
     }
@@ -137,6 +137,10 @@ mod tests {
             "Returns the balance of an account."
         ));
         assert!(classify_read_only("search_files", "Search the drive."));
+        assert!(classify_read_only(
+            "list_contacts",
+            "Lists the address book."
+        ));
     }
 
     #[test]

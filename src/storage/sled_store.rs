@@ -34,9 +34,21 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`. A database just closed by
+    /// this process may still be locked by sled's background flusher for a
+    /// moment, so a lock conflict is retried for up to two seconds.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
-        Self::with(sled::Config::new().path(dir).open()?)
+        let mut attempt = 0;
+        loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => return Self::with(db),
+                Err(sled::Error::Io(e)) if attempt < 40 && e.to_string().contains("lock") => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Opens a throw-away database that lives in memory (tests, benches).
