@@ -232,10 +232,7 @@ pub fn report(args: crate::config::ReportArgs) -> anyhow::Result<()> {
 /// `telos drift`.
 pub fn drift(args: crate::config::DriftArgs) -> anyhow::Result<()> {
     let since_nanos = match &args.since {
-        Some(s) => Some(
-            crate::workflow::parse_time("since", s)
-                .map(|t| u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0))?,
-        ),
+        Some(s) => Some(crate::workflow::parse_time("since", s).map(crate::workflow::epoch_nanos)?),
         None => None,
     };
     let (_, tracker) = open_tracker(&args.data)?;

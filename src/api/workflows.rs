@@ -155,7 +155,7 @@ pub async fn drift(
     let since_nanos = match &p.since {
         Some(s) => Some(
             crate::workflow::parse_time("since", s)
-                .map(|t| u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0))
+                .map(crate::workflow::epoch_nanos)
                 .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?,
         ),
         None => None,

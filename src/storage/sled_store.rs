@@ -211,7 +211,7 @@ impl Store for SledStore {
         let json = serde_json::to_vec(step).map_err(|e| StorageError::Db(e.to_string()))?;
         match divergent_at_nanos {
             None => {
-                self.steps.insert(&key, json)?;
+                self.steps.insert(key, json)?;
             }
             Some(nanos) => {
                 let mut dkey = scoped_key(tenant, "");

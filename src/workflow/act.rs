@@ -168,12 +168,17 @@ impl TokenVerifier {
         }
         let data = decode::<TokenClaims>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
+            let malformed = matches!(
+                e.kind(),
                 ErrorKind::InvalidToken
-                | ErrorKind::Base64(_)
-                | ErrorKind::Json(_)
-                | ErrorKind::Utf8(_) => WorkflowError::MalformedToken(e.to_string()),
-                _ => WorkflowError::InvalidToken(e.to_string()),
+                    | ErrorKind::Base64(_)
+                    | ErrorKind::Json(_)
+                    | ErrorKind::Utf8(_)
+            );
+            if malformed {
+                WorkflowError::MalformedToken(e.to_string())
+            } else {
+                WorkflowError::InvalidToken(e.to_string())
             }
         })?;
         Ok(ReadToken {

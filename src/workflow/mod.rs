@@ -199,6 +199,13 @@ pub fn parse_time(field: &'static str, v: &str) -> Result<time::OffsetDateTime, 
     })
 }
 
+/// Nanoseconds since the epoch, clamped to `u64` (before 1970 is 0, after
+/// 2554 is `u64::MAX`).
+pub fn epoch_nanos(t: time::OffsetDateTime) -> u64 {
+    let n = t.unix_timestamp_nanos();
+    u64::try_from(n.max(0)).unwrap_or(u64::MAX)
+}
+
 /// Now, as RFC 3339.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{
     ChainActor, DelegationGraph, Observed, Outcome, Step, StepKind, TokenVerifier, Workflow,
-    WorkflowError, now_rfc3339, parse_act, parse_time,
+    WorkflowError, epoch_nanos, now_rfc3339, parse_act, parse_time,
 };
 use crate::catalog::Catalog;
 use crate::drift::report::WorkflowReport;
@@ -170,8 +170,8 @@ pub struct Tracker {
 }
 
 fn nanos(rfc3339: &str) -> u64 {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .map(|t| u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0))
+    parse_time("received_at", rfc3339)
+        .map(epoch_nanos)
         .unwrap_or(0)
 }
 

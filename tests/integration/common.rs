@@ -23,7 +23,7 @@ pub fn limits() -> LimitArgs {
         max_catalog_entries: 20,
         max_inline_tools: 8,
         max_arguments_bytes: 4096,
-        max_json_depth: 16,
+        max_json_depth: 32,
         request_timeout_secs: 10,
     }
 }
@@ -46,7 +46,7 @@ pub fn app() -> (Router, Arc<Service>) {
     let service = Arc::new(Service::new(store, service_config()));
     let enc = KeywordEncoder::new(Calibration {
         scale: 10.0,
-        bias: -3.0,
+        bias: -2.0,
     });
     service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
     let state = AppState {

@@ -1,0 +1,323 @@
+//! `/v1/workflows`, steps, close, reports and `/v1/drift`, with the keyword
+//! encoder standing in for the model.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{app, send, send_raw};
+
+fn catalog() -> Value {
+    json!({"tools": [
+        {"name": "transfer_money", "description": "Pay an invoice or bill: transfer money to an account",
+         "inputSchema": {"type": "object", "properties": {"amount": {"type": "number"}, "iban": {"type": "string"}}},
+         "annotations": {"readOnlyHint": false}},
+        {"name": "send_email", "description": "Send email receipt message",
+         "inputSchema": {"type": "object", "properties": {"to": {"type": "string", "format": "email"}}},
+         "annotations": {"readOnlyHint": false}},
+        {"name": "change_password", "description": "Change account password", "annotations": {"readOnlyHint": false}},
+        {"name": "get_invoice", "description": "Look up the details of a document", "annotations": {"readOnlyHint": true}},
+        {"name": "read_vault", "description": "Read stored secrets", "annotations": {"readOnlyHint": true}}
+    ]})
+}
+
+async fn open(app: &axum::Router, prompt: &str) -> String {
+    let (s, b) = send(app, "PUT", "/v1/catalogs/bank", Some(catalog())).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = send(
+        app,
+        "POST",
+        "/v1/workflows",
+        Some(json!({"subject": {"type": "user", "id": "alice"}, "prompt": prompt, "catalog": "bank"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = b["workflow_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        b["authorization_details"][0]["request"]["context"]["workflow_id"],
+        id
+    );
+    id
+}
+
+async fn step(app: &axum::Router, id: &str, body: Value) -> (StatusCode, Value) {
+    send(
+        app,
+        "POST",
+        &format!("/v1/workflows/{id}/steps"),
+        Some(body),
+    )
+    .await
+}
+
+const PROMPT: &str = "pay the invoice bill of $120 to DE89 3704 0044 0532 0130 00 and send the receipt email to bob@example.com";
+
+#[tokio::test]
+async fn a_benign_trace_and_a_hijack() {
+    let (app, _) = app();
+    let id = open(&app, PROMPT).await;
+    let (s, b) = step(
+        &app,
+        &id,
+        json!({"actor": {"type": "agent", "id": "fin"}, "tool": "get_invoice", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["step"], 1);
+    assert_ne!(b["verdict"], "divergent", "{b}");
+    let (_, b) = step(
+        &app,
+        &id,
+        json!({"actor": {"type": "agent", "id": "fin"}, "tool": "transfer_money",
+        "arguments": {"amount": 120, "iban": "DE89370400440532013000"}}),
+    )
+    .await;
+    assert_eq!(b["verdict"], "allowed", "{b}");
+    // The hijack: an injected password change, then money to a new account.
+    let (_, b) = step(&app, &id, json!({"actor": {"type": "agent", "id": "fin"}, "tool": "change_password", "arguments": {}})).await;
+    assert_eq!(b["verdict"], "divergent");
+    assert_eq!(b["reasons"][0]["code"], "tool_outside_intent");
+    let (_, b) = step(
+        &app,
+        &id,
+        json!({"actor": {"type": "agent", "id": "fin"}, "tool": "transfer_money",
+        "arguments": {"amount": 120, "iban": "GB82 WEST 1234 5698 7654 32"}}),
+    )
+    .await;
+    assert_eq!(b["verdict"], "divergent");
+    assert!(
+        b["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "argument_outside_intent"
+                && r["evidence"]["observed"] == "GB82 WEST 1234 5698 7654 32")
+    );
+    let (_, b) = step(
+        &app,
+        &id,
+        json!({"actor": {"type": "agent", "id": "fin"}, "tool": "wire_crypto", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(b["reasons"][0]["code"], "unknown_tool");
+
+    let (s, wf) = send(&app, "GET", &format!("/v1/workflows/{id}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(wf["steps"].as_array().unwrap().len(), 5);
+    assert_eq!(wf["closed"], false);
+    assert_eq!(wf["steps"][1]["prev_hash"], wf["steps"][0]["hash"]);
+
+    let (s, r) = send(&app, "GET", &format!("/v1/workflows/{id}/report"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(r["counts"]["divergent"], 3);
+    assert_eq!(r["chain"]["verified"], true);
+    assert_eq!(r["chain"]["head"], wf["steps"][4]["hash"]);
+    assert_eq!(
+        r["edges"][0],
+        json!({"from": "alice", "to": "fin", "steps": 5})
+    );
+
+    let (s, page) = send(&app, "GET", "/v1/drift?limit=2", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["step"]["seq"], 5, "newest first");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page2) = send(
+        &app,
+        "GET",
+        &format!("/v1/drift?limit=2&cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(page2["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page2["items"][0]["step"]["seq"], 3);
+    let (_, none) = send(&app, "GET", "/v1/drift?subject=bob", None).await;
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let (_, future) = send(&app, "GET", "/v1/drift?since=2999-01-01T00:00:00Z", None).await;
+    assert!(future["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn html_reports_render_without_scripts() {
+    let (app, _) = app();
+    let id = open(&app, PROMPT).await;
+    step(
+        &app,
+        &id,
+        json!({"tool": "change_password", "arguments": {},
+        "act": {"sub": "executor", "act": {"sub": "planner"}}}),
+    )
+    .await;
+    let req = Request::builder()
+        .uri(format!("/v1/workflows/{id}/report"))
+        .header("accept", "text/html")
+        .body(Body::empty())
+        .unwrap();
+    let (s, body) = send_raw(&app, req).await;
+    assert_eq!(s, StatusCode::OK);
+    let html = body.as_str().unwrap();
+    assert!(html.contains("<svg") && html.contains("planner") && html.contains("executor"));
+    assert!(html.contains("tool_outside_intent"));
+    assert!(!html.contains("<script"));
+}
+
+#[tokio::test]
+async fn closing_makes_later_steps_divergent() {
+    let (app, _) = app();
+    let id = open(&app, PROMPT).await;
+    let (s, b) = send(&app, "POST", &format!("/v1/workflows/{id}/close"), None).await;
+    assert_eq!((s, b["closed"].as_bool()), (StatusCode::OK, Some(true)));
+    let (_, b) = step(
+        &app,
+        &id,
+        json!({"actor": {"type": "agent", "id": "fin"}, "tool": "get_invoice", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(b["verdict"], "divergent");
+    assert!(
+        b["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "workflow_closed")
+    );
+}
+
+#[tokio::test]
+async fn delegation_chains_are_checked() {
+    let (app, _) = app();
+    let id = open(&app, PROMPT).await;
+    let (_, b) = step(
+        &app,
+        &id,
+        json!({"tool": "get_invoice", "arguments": {},
+        "act": {"sub": "a", "act": {"sub": "b", "act": {"sub": "a"}}}}),
+    )
+    .await;
+    assert!(
+        b["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "delegation_cycle"),
+        "{b}"
+    );
+    let deep = json!({"sub": "a5", "act": {"sub": "a4", "act": {"sub": "a3", "act": {"sub": "a2", "act": {"sub": "a1"}}}}});
+    let (_, b) = step(
+        &app,
+        &id,
+        json!({"tool": "get_invoice", "arguments": {}, "act": deep}),
+    )
+    .await;
+    assert!(
+        b["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "delegation_too_deep"),
+        "{b}"
+    );
+    let (_, b) = step(
+        &app,
+        &id,
+        json!({"tool": "get_invoice", "arguments": {}, "sub": "mallory", "act": {"sub": "x"}}),
+    )
+    .await;
+    assert!(
+        b["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "subject_mismatch"),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn step_input_errors() {
+    let (app, _) = app();
+    let id = open(&app, PROMPT).await;
+    let cases = vec![
+        (
+            json!({"actor": {"type": "agent", "id": "a"}, "tool": "x", "act": "agent"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_act",
+        ),
+        (
+            json!({"actor": {"type": "agent", "id": "a"}, "tool": "x", "act": {"act": {"sub": "b"}}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_act",
+        ),
+        (
+            json!({"tool": "x", "act": (0..20).fold(json!({"sub": "z"}), |acc, i| json!({"sub": format!("a{i}"), "act": acc}))}),
+            StatusCode::BAD_REQUEST,
+            "invalid_act",
+        ),
+        (
+            json!({"actor": {"type": "agent", "id": "a"}, "tool": "x", "token": "not.a.jwt"}),
+            StatusCode::BAD_REQUEST,
+            "malformed_token",
+        ),
+        (
+            json!({"actor": {"type": "agent", "id": "a"}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_step",
+        ),
+        (
+            json!({"actor": {"type": "agent", "id": "a"}, "tool": "x", "skill": "y"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_step",
+        ),
+        (
+            json!({"tool": "x"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_step",
+        ),
+        (
+            json!({"actor": {"type": "agent", "id": "a"}, "tool": "x", "at": "yesterday"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_step",
+        ),
+        (
+            json!({"actor": {"type": "agent", "id": "a"}, "tool": "x", "arguments": {"blob": "x".repeat(5000)}}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "arguments_too_large",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (s, b) = step(&app, &id, body.clone()).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {b}"
+        );
+    }
+    let (_, wf) = send(&app, "GET", &format!("/v1/workflows/{id}"), None).await;
+    assert!(
+        wf["steps"].as_array().unwrap().is_empty(),
+        "rejected steps must not be stored"
+    );
+    for uri in [
+        "/v1/workflows/00000000-0000-0000-0000-000000000000",
+        "/v1/workflows/not-a-uuid/report",
+    ] {
+        let (s, b) = send(&app, "GET", uri, None).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("unknown_workflow"))
+        );
+    }
+    let (s, _) = step(
+        &app,
+        "00000000-0000-0000-0000-000000000000",
+        json!({"tool": "x", "actor": {"type": "a", "id": "b"}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, b) = send(&app, "GET", "/v1/drift?cursor=zz", None).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
+}
