@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 struct Args {
     url: String,
+    urls: Vec<String>,
     body: Vec<u8>,
     method: String,
     concurrency: usize,
@@ -31,6 +32,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         url: String::new(),
+        urls: Vec::new(),
         body: Vec::new(),
         method: "POST".into(),
         concurrency: 16,
@@ -43,6 +45,14 @@ fn parse_args() -> Result<Args, String> {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--url" => a.url = val()?,
+            "--url-file" => {
+                let path = val()?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+                a.urls = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+                if let Some(first) = a.urls.first() {
+                    a.url = first.clone();
+                }
+            }
             "--body" => {
                 let path = val()?;
                 a.body = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
@@ -55,14 +65,18 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    let host = a
-        .url
-        .strip_prefix("http://")
-        .and_then(|r| r.split(['/', ':']).next())
-        .ok_or("--url must be http://HOST[:PORT]/path")?;
-    let loopback = host == "localhost" || host.starts_with("127.") || host == "[::1]";
-    if !loopback {
-        return Err(format!("refusing non-loopback host {host}"));
+    if a.urls.is_empty() {
+        a.urls.push(a.url.clone());
+    }
+    for url in &a.urls {
+        let host = url
+            .strip_prefix("http://")
+            .and_then(|r| r.split(['/', ':']).next())
+            .ok_or("--url must be http://HOST[:PORT]/path")?;
+        let loopback = host == "localhost" || host.starts_with("127.") || host == "[::1]";
+        if !loopback {
+            return Err(format!("refusing non-loopback host {host}"));
+        }
     }
     Ok(a)
 }
@@ -90,10 +104,11 @@ async fn main() {
     let send = {
         let client = client.clone();
         let args = Arc::clone(&args);
-        move || {
+        move |client_index: usize| {
+            let url = &args.urls[client_index % args.urls.len()];
             let req = hyper::Request::builder()
                 .method(args.method.as_str())
-                .uri(args.url.as_str())
+                .uri(url.as_str())
                 .header("content-type", "application/json")
                 .body(Full::new(Bytes::from(args.body.clone())));
             let client = client.clone();
@@ -109,14 +124,14 @@ async fn main() {
             }
         }
     };
-    for _ in 0..args.warmup {
-        let _ = send().await;
+    for i in 0..args.warmup {
+        let _ = send(i).await;
     }
     let issued = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
+    for client_index in 0..args.concurrency {
         let issued = Arc::clone(&issued);
         let args = Arc::clone(&args);
         let send = send.clone();
@@ -127,7 +142,7 @@ async fn main() {
                 && Instant::now() < deadline
             {
                 let t = Instant::now();
-                let key = match send().await {
+                let key = match send(client_index).await {
                     Ok(s) => s.to_string(),
                     Err(e) => format!("error: {e}"),
                 };

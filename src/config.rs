@@ -295,9 +295,19 @@ pub struct EvalArgs {
     /// Sweep the thresholds on the training split and print the best.
     #[arg(long)]
     pub tune: bool,
+    /// Scenario directory (`fixtures/workflows`): score the drift rules on
+    /// benign and hijacked traces, per split.
+    #[arg(long)]
+    pub workflows: Option<PathBuf>,
+    /// Relevance an unrequested read needs to be tolerated (as `serve`).
+    #[arg(long, default_value_t = 0.05)]
+    pub related_read_threshold: f32,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// List the cases and steps each matcher got wrong.
+    #[arg(long)]
+    pub verbose: bool,
     /// Model settings.
     #[command(flatten)]
     pub model: ModelArgs,

@@ -133,6 +133,62 @@ struct Live {
     graph: DelegationGraph,
 }
 
+/// Turns a step report into an observed step: exactly one of tool or
+/// skill, the token read (and verified when `verifier` has keys), the `act`
+/// claim parsed to at most `max_act_depth` levels, the time checked.
+pub fn observe(input: StepInput, verifier: &TokenVerifier, max_act_depth: usize) -> Result<Observed, WorkflowError> {
+    let (kind, name) = match (input.tool, input.skill) {
+        (Some(t), None) => (StepKind::Tool, t),
+        (None, Some(s)) => (StepKind::Skill, s),
+        _ => return Err(WorkflowError::ToolOrSkill),
+    };
+    if name.is_empty() || name.len() > 128 {
+        return Err(WorkflowError::Field {
+            field: "tool",
+            reason: "must have 1-128 characters".into(),
+        });
+    }
+    let (sub, act, verified) = match &input.token {
+        Some(token) => {
+            let read = verifier.read(token)?;
+            (Some(read.claims.sub), read.claims.act, read.verified)
+        }
+        None => (input.sub, input.act, false),
+    };
+    let chain: Vec<ChainActor> = match &act {
+        Some(a) => parse_act(a, max_act_depth)?,
+        None => vec![],
+    };
+    let actor = match (input.actor, chain.last()) {
+        (Some(a), _) => a,
+        (None, Some(current)) => Subject::new("agent", current.sub.clone()),
+        (None, None) => {
+            return Err(WorkflowError::Field {
+                field: "actor",
+                reason: "give `actor`, or an `act` claim or token naming one".into(),
+            });
+        }
+    };
+    let at = match input.at {
+        Some(at) => {
+            parse_time("at", &at)?;
+            at
+        }
+        None => now_rfc3339(),
+    };
+    Ok(Observed {
+        actor,
+        chain,
+        sub,
+        token_verified: verified,
+        kind,
+        name,
+        arguments: input.arguments,
+        outcome: input.outcome,
+        at,
+    })
+}
+
 /// Tracker settings.
 #[derive(Debug, Clone)]
 pub struct TrackerConfig {
@@ -273,56 +329,7 @@ impl Tracker {
     /// Turns a step report into an observed step (validating the `act`
     /// claim and the token).
     pub fn observe(&self, input: StepInput) -> Result<Observed, WorkflowError> {
-        let (kind, name) = match (input.tool, input.skill) {
-            (Some(t), None) => (StepKind::Tool, t),
-            (None, Some(s)) => (StepKind::Skill, s),
-            _ => return Err(WorkflowError::ToolOrSkill),
-        };
-        if name.is_empty() || name.len() > 128 {
-            return Err(WorkflowError::Field {
-                field: "tool",
-                reason: "must have 1-128 characters".into(),
-            });
-        }
-        let (sub, act, verified) = match &input.token {
-            Some(token) => {
-                let read = self.verifier.read(token)?;
-                (Some(read.claims.sub), read.claims.act, read.verified)
-            }
-            None => (input.sub, input.act, false),
-        };
-        let chain: Vec<ChainActor> = match &act {
-            Some(a) => parse_act(a, self.config.max_act_depth)?,
-            None => vec![],
-        };
-        let actor = match (input.actor, chain.last()) {
-            (Some(a), _) => a,
-            (None, Some(current)) => Subject::new("agent", current.sub.clone()),
-            (None, None) => {
-                return Err(WorkflowError::Field {
-                    field: "actor",
-                    reason: "give `actor`, or an `act` claim or token naming one".into(),
-                });
-            }
-        };
-        let at = match input.at {
-            Some(at) => {
-                parse_time("at", &at)?;
-                at
-            }
-            None => now_rfc3339(),
-        };
-        Ok(Observed {
-            actor,
-            chain,
-            sub,
-            token_verified: verified,
-            kind,
-            name,
-            arguments: input.arguments,
-            outcome: input.outcome,
-            at,
-        })
+        observe(input, &self.verifier, self.config.max_act_depth)
     }
 
     /// Judges a step against a workflow without recording it.

@@ -4,3 +4,5 @@
 mod api_intents;
 mod api_workflows;
 mod common;
+mod crash;
+mod storage_model;

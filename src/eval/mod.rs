@@ -5,6 +5,9 @@
 //! detection), entity F1 (strict span match and ≥ 0.5 overlap), speech-act
 //! accuracy, and delegation detection; plus the BFCL held-out cases
 //! (right function chosen among the candidates, abstention when none fits).
+//! [`workflows`] scores the drift rules on benign and hijacked traces.
+
+pub mod workflows;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Bounded loopback load test. Starts a release server on 127.0.0.1 with a
+# throw-away data directory, registers the travel catalog, then measures:
+#   1. POST /v1/intents with 16 concurrent clients (a 20-token request);
+#   2. POST /v1/workflows/{id}/steps with 32 concurrent clients, one
+#      workflow each (durable, group-committed steps);
+#   3. raw sled insert+flush on the same disk, for the ratio.
+# Every loop is bounded by a request count and a time limit; only loopback
+# addresses are used. Usage: scripts/load.sh [intent_requests] [step_requests]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+INTENTS="${1:-3000}"
+STEPS="${2:-40000}"
+scripts/provision-ort.sh
+cargo build --release --locked --bin telos --example loadgen --example sled_raw >&2
+data="$(mktemp -d)"; work="$(mktemp -d)"
+log="$work/server.log"
+target/release/telos serve --addr 127.0.0.1:0 --data-dir "$data" 2>"$log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$work"' EXIT
+for _ in $(seq 1 600); do
+  addr=$(grep -o 'addr=[0-9.:]*' "$log" | head -1 | cut -d= -f2 || true)
+  [ -n "$addr" ] && curl -sf "http://$addr/readyz" >/dev/null && break
+  sleep 0.1
+done
+base="http://$addr"
+curl -sf -X PUT -H 'content-type: application/json' --data @fixtures/intents/travel/catalog.json "$base/v1/catalogs/travel" >/dev/null
+echo "== POST /v1/intents, 16 clients, $INTENTS requests"
+target/release/examples/loadgen --url "$base/v1/intents" --body fixtures/load/intent.json \
+  --concurrency 16 --requests "$INTENTS" --max-seconds 120
+: > "$work/urls"
+for i in $(seq 1 32); do
+  id=$(curl -sf -H 'content-type: application/json' --data @fixtures/load/intent.json "$base/v1/workflows" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])')
+  echo "$base/v1/workflows/$id/steps" >> "$work/urls"
+done
+echo "== POST /v1/workflows/{id}/steps, 32 clients (one workflow each), $STEPS requests"
+target/release/examples/loadgen --url-file "$work/urls" --body fixtures/load/step.json \
+  --concurrency 32 --requests "$STEPS" --max-seconds 120
+kill $pid; wait $pid 2>/dev/null || true
+echo "== raw sled on the same disk"
+target/release/examples/sled_raw 2000

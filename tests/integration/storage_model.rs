@@ -1,0 +1,142 @@
+//! The sled store checked against a simple model (a `BTreeMap`), across
+//! reopen: every flushed workflow, step and drift entry reads back exactly,
+//! in order, after the database is closed and opened again.
+
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use telos::storage::{SledStore, Store};
+use telos::workflow::{Observed, Step, StepKind, Workflow};
+
+#[derive(Debug, Clone)]
+enum Op {
+    Create,
+    Append { workflow: usize, divergent: bool, payload: String },
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => Just(Op::Create),
+        6 => (0usize..4, any::<bool>(), "[a-z]{0,12}").prop_map(|(workflow, divergent, payload)| Op::Append { workflow, divergent, payload }),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+fn workflow(n: usize) -> Workflow {
+    let mut w: Workflow = serde_json::from_value(serde_json::json!({
+        "id": uuid::Uuid::from_u128(n as u128 + 1),
+        "tenant": if n % 2 == 0 { "acme" } else { "globex" },
+        "subject": {"type": "user", "id": format!("user{n}")},
+        "intent": {"subject": {"type": "user", "id": format!("user{n}")}, "evaluations": [], "tools": [], "entities": [],
+                   "clauses": [], "speech_act": "question", "model": {"name": "m", "sha256": "s", "grant_threshold": 0.5, "read_threshold": 0.5}},
+        "catalog": {"entries": []},
+        "entry_scores": [],
+        "created_at": "2026-01-01T00:00:00Z",
+        "closed": false,
+        "genesis": ""
+    }))
+    .unwrap();
+    w.genesis = Workflow::genesis_hash(&w.id, &w.subject, &w.intent);
+    w
+}
+
+fn step(seq: u64, prev: &str, divergent: bool, payload: &str) -> Step {
+    let mut s = Step {
+        seq,
+        observed: Observed {
+            actor: telos::intent::Subject::new("agent", "a"),
+            chain: vec![],
+            sub: None,
+            token_verified: false,
+            kind: StepKind::Tool,
+            name: format!("tool_{payload}"),
+            arguments: serde_json::Map::new(),
+            outcome: None,
+            at: "2026-01-01T00:00:00Z".into(),
+        },
+        received_at: "2026-01-01T00:00:00Z".into(),
+        verdict: if divergent { telos::drift::Verdict::Divergent } else { telos::drift::Verdict::Allowed },
+        reasons: vec![],
+        prev_hash: prev.to_string(),
+        hash: String::new(),
+    };
+    s.hash = s.compute_hash();
+    s
+}
+
+fn check(store: &SledStore, workflows: &[Workflow], model: &BTreeMap<(usize, u64), Step>, drift: &[(String, uuid::Uuid, u64)]) {
+    for (i, w) in workflows.iter().enumerate() {
+        assert_eq!(store.get_workflow(&w.tenant, &w.id).unwrap().as_ref(), Some(w));
+        let other = if w.tenant == "acme" { "globex" } else { "acme" };
+        assert_eq!(store.get_workflow(other, &w.id).unwrap(), None, "tenants never mix");
+        let want: Vec<&Step> = model.range((i, 0)..(i, u64::MAX)).map(|(_, s)| s).collect();
+        let got = store.steps(&w.id, 1, usize::MAX).unwrap();
+        assert_eq!(got.iter().collect::<Vec<_>>(), want);
+        assert!(telos::workflow::verify_chain(w, &got).is_ok());
+    }
+    for tenant in ["acme", "globex"] {
+        let want: Vec<(uuid::Uuid, u64)> =
+            drift.iter().rev().filter(|(t, _, _)| t == tenant).map(|(_, id, seq)| (*id, *seq)).collect();
+        let got: Vec<(uuid::Uuid, u64)> = store.drift(tenant, None, usize::MAX).unwrap().iter().map(|e| (e.workflow_id, e.seq)).collect();
+        assert_eq!(got, want, "drift index of {tenant}, newest first");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn store_matches_a_btreemap_across_reopen(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SledStore::open(dir.path()).unwrap();
+        let mut workflows: Vec<Workflow> = Vec::new();
+        let mut model: BTreeMap<(usize, u64), Step> = BTreeMap::new();
+        let mut drift: Vec<(String, uuid::Uuid, u64)> = Vec::new();
+        let mut clock = 1_000u64;
+        for op in ops {
+            match op {
+                Op::Create => {
+                    let w = workflow(workflows.len());
+                    store.put_workflow(&w).unwrap();
+                    workflows.push(w);
+                }
+                Op::Append { workflow: k, divergent, payload } => {
+                    if workflows.is_empty() { continue; }
+                    let i = k % workflows.len();
+                    let w = &workflows[i];
+                    let last = model.range((i, 0)..(i, u64::MAX)).next_back().map(|(_, s)| s.clone());
+                    let seq = last.as_ref().map_or(1, |s| s.seq + 1);
+                    let prev = last.map_or_else(|| w.genesis.clone(), |s| s.hash);
+                    let s = step(seq, &prev, divergent, &payload);
+                    clock += 1;
+                    store.append_step(&w.tenant, &w.id, &s, divergent.then_some(clock)).unwrap();
+                    if divergent { drift.push((w.tenant.clone(), w.id, seq)); }
+                    model.insert((i, seq), s);
+                }
+                Op::Reopen => {
+                    store.flush().unwrap();
+                    drop(store);
+                    store = SledStore::open(dir.path()).unwrap();
+                }
+            }
+            store.flush().unwrap();
+        }
+        check(&store, &workflows, &model, &drift);
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        check(&store, &workflows, &model, &drift);
+    }
+}
+
+/// A broken link is found and named.
+#[test]
+fn verify_names_the_first_broken_link() {
+    let w = workflow(0);
+    let s1 = step(1, &w.genesis, false, "a");
+    let s2 = step(2, &s1.hash, false, "b");
+    let mut s3 = step(3, &s2.hash, false, "c");
+    assert!(telos::workflow::verify_chain(&w, &[s1.clone(), s2.clone(), s3.clone()]).is_ok());
+    s3.observed.name = "tampered".into();
+    assert_eq!(telos::workflow::verify_chain(&w, &[s1.clone(), s2.clone(), s3]), Err(3));
+    assert_eq!(telos::workflow::verify_chain(&w, &[s1, step(3, &s2.hash, false, "c")]), Err(2), "a removed step breaks the chain");
+}
