@@ -169,29 +169,63 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             let scenarios = crate::eval::workflows::load_scenarios(dir)?;
             let catalogs: std::collections::HashMap<_, _> = domains
                 .iter()
-                .filter_map(|d| embeddings.get(&d.name).map(|e| (d.name.clone(), (d.catalog.clone(), e.clone()))))
+                .filter_map(|d| {
+                    embeddings
+                        .get(&d.name)
+                        .map(|e| (d.name.clone(), (d.catalog.clone(), e.clone())))
+                })
                 .collect();
-            let extractor = Extractor::new(Arc::clone(enc), ExtractionConfig { thresholds: *t, ..ExtractionConfig::default() });
+            let extractor = Extractor::new(
+                Arc::clone(enc),
+                ExtractionConfig {
+                    thresholds: *t,
+                    ..ExtractionConfig::default()
+                },
+            );
             let split = |names: &[String]| -> Vec<(String, crate::eval::workflows::Scenario)> {
-                scenarios.iter().filter(|(_, s)| names.contains(&s.domain)).cloned().collect()
+                scenarios
+                    .iter()
+                    .filter(|(_, s)| names.contains(&s.domain))
+                    .cloned()
+                    .collect()
             };
             let mut related = args.related_read_threshold;
             if args.tune {
                 let mut best = (f64::NEG_INFINITY, related);
                 for r in [0.01f32, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5] {
-                    let config = crate::drift::DriftConfig { related_read_threshold: r, ..Default::default() };
-                    let c = crate::eval::workflows::score_scenarios(&extractor, &split(&splits.train), &catalogs, &config).await?;
+                    let config = crate::drift::DriftConfig {
+                        related_read_threshold: r,
+                        ..Default::default()
+                    };
+                    let c = crate::eval::workflows::score_scenarios(
+                        &extractor,
+                        &split(&splits.train),
+                        &catalogs,
+                        &config,
+                    )
+                    .await?;
                     let j = c.detection_rate() - c.false_positive_rate();
                     if j > best.0 + 1e-9 {
                         best = (j, r);
                     }
                 }
                 related = best.1;
-                lines.push(format!("  {name}: related-read threshold tuned on train = {related:.2}"));
+                lines.push(format!(
+                    "  {name}: related-read threshold tuned on train = {related:.2}"
+                ));
             }
-            let config = crate::drift::DriftConfig { related_read_threshold: related, ..Default::default() };
+            let config = crate::drift::DriftConfig {
+                related_read_threshold: related,
+                ..Default::default()
+            };
             for (split_name, names) in [("train", &splits.train), ("heldout", &splits.heldout)] {
-                let c = crate::eval::workflows::score_scenarios(&extractor, &split(names), &catalogs, &config).await?;
+                let c = crate::eval::workflows::score_scenarios(
+                    &extractor,
+                    &split(names),
+                    &catalogs,
+                    &config,
+                )
+                .await?;
                 lines.push(format!(
                     "  {name} [workflows {split_name}] benign false-positive rate {:.3} ({}/{} steps), hijack detection {:.3} ({}/{}), exact verdicts {}/{}",
                     c.false_positive_rate(), c.benign_flagged, c.benign_steps,

@@ -199,6 +199,17 @@ pub struct ServeArgs {
     /// Step judging.
     #[command(flatten)]
     pub tracking: TrackingArgs,
+    /// Directory of Cedar base policies (`*.cedar`) and `entities.json`;
+    /// without it the base policy permits and decisions follow the intent.
+    #[arg(long, env = "TELOS_POLICIES")]
+    pub policies: Option<PathBuf>,
+    /// Record every permitted AuthZEN evaluation that names a workflow as
+    /// a step of it (for PEPs that ask but do not report).
+    #[arg(long, env = "TELOS_RECORD_EVALUATIONS")]
+    pub record_evaluations: bool,
+    /// Base URL published in `/.well-known/authzen-configuration`.
+    #[arg(long, env = "TELOS_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl ServeArgs {

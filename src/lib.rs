@@ -10,6 +10,7 @@ pub mod drift;
 pub mod eval;
 pub mod extraction;
 pub mod intent;
+pub mod pdp;
 pub mod service;
 pub mod storage;
 pub mod telemetry;
@@ -49,6 +50,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         service: Arc::clone(&service),
         limits: args.limits,
         prometheus: telemetry::prometheus(),
+        pdp: Arc::new(pdp::Pdp::new(
+            match &args.policies {
+                Some(dir) => Some(
+                    pdp::BasePolicy::load(dir)
+                        .with_context(|| format!("loading policies from `{}`", dir.display()))?,
+                ),
+                None => None,
+            },
+            args.record_evaluations,
+        )),
+        public_url: args.public_url.clone(),
     };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

@@ -2,6 +2,7 @@
 //! and map the result; wire types live in [`wire`]; every error is an
 //! [`ApiError`]. Only this module touches axum.
 
+mod authzen;
 pub mod error;
 mod handlers;
 pub mod json;
@@ -16,10 +17,12 @@ use axum::routing::{get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::LimitArgs;
+use crate::pdp::Pdp;
 use crate::service::Service;
 pub use error::ApiError;
 
@@ -35,6 +38,11 @@ pub struct AppState {
     pub limits: LimitArgs,
     /// Renders `/metrics`, when a recorder is installed.
     pub prometheus: Option<PrometheusHandle>,
+    /// The AuthZEN decision point.
+    pub pdp: Arc<Pdp>,
+    /// The base URL published in the AuthZEN discovery document; the
+    /// request's `Host` when unset.
+    pub public_url: Option<String>,
 }
 
 /// The router with every route, limit and layer.
@@ -53,6 +61,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/workflows/{id}/close", post(workflows::close))
         .route("/v1/workflows/{id}/report", get(workflows::report))
         .route("/v1/drift", get(workflows::drift))
+        .route("/access/v1/evaluation", post(authzen::evaluation))
+        .route("/access/v1/evaluations", post(authzen::evaluations))
+        .route("/access/v1/search/subject", post(authzen::search_subject))
+        .route("/access/v1/search/resource", post(authzen::search_resource))
+        .route("/access/v1/search/action", post(authzen::search_action))
+        .route(
+            "/.well-known/authzen-configuration",
+            get(authzen::configuration),
+        )
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
@@ -70,6 +87,7 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .with_state(state)
 }
 

@@ -83,7 +83,10 @@ pub fn load_scenarios(dir: &Path) -> Result<Vec<(String, Scenario)>, EvalError> 
     files
         .into_iter()
         .map(|f| {
-            let stem = f.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let stem = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             read_json(&f).map(|s| (stem, s))
         })
         .collect()
@@ -136,7 +139,10 @@ pub async fn score_scenarios(
             case: id.clone(),
             reason: format!("no catalog for domain `{}`", sc.domain),
         })?;
-        let Extraction { intent, entry_scores } = extractor
+        let Extraction {
+            intent,
+            entry_scores,
+        } = extractor
             .extract_detailed(sc.subject.clone(), &sc.prompt, catalog, embeddings)
             .await?;
         let wid = uuid::Uuid::nil();
@@ -166,8 +172,8 @@ pub async fn score_scenarios(
                 arguments: st.arguments.clone(),
                 ..StepInput::default()
             };
-            let observed = observe(input, &TokenVerifier::unverified(), 16)
-                .map_err(|e| EvalError::Case {
+            let observed =
+                observe(input, &TokenVerifier::unverified(), 16).map_err(|e| EvalError::Case {
                     case: format!("{id}#{}", n + 1),
                     reason: e.to_string(),
                 })?;

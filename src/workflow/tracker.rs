@@ -136,7 +136,11 @@ struct Live {
 /// Turns a step report into an observed step: exactly one of tool or
 /// skill, the token read (and verified when `verifier` has keys), the `act`
 /// claim parsed to at most `max_act_depth` levels, the time checked.
-pub fn observe(input: StepInput, verifier: &TokenVerifier, max_act_depth: usize) -> Result<Observed, WorkflowError> {
+pub fn observe(
+    input: StepInput,
+    verifier: &TokenVerifier,
+    max_act_depth: usize,
+) -> Result<Observed, WorkflowError> {
     let (kind, name) = match (input.tool, input.skill) {
         (Some(t), None) => (StepKind::Tool, t),
         (None, Some(s)) => (StepKind::Skill, s),

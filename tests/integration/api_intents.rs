@@ -225,6 +225,8 @@ async fn not_ready_until_the_model_is_set() {
         service,
         limits: crate::common::limits(),
         prometheus: None,
+        pdp: std::sync::Arc::new(telos::pdp::Pdp::new(None, false)),
+        public_url: None,
     };
     let app = telos::api::router(state);
     let (s, _) = send(&app, "GET", "/readyz", None).await;

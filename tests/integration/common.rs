@@ -42,6 +42,11 @@ pub fn service_config() -> telos::service::ServiceConfig {
 
 /// An app whose extractor is the keyword encoder (no model needed).
 pub fn app() -> (Router, Arc<Service>) {
+    app_with(None)
+}
+
+/// The same app with Cedar base policies loaded from `policies`.
+pub fn app_with(policies: Option<&std::path::Path>) -> (Router, Arc<Service>) {
     let store = Arc::new(SledStore::temporary().unwrap());
     let service = Arc::new(Service::new(store, service_config()));
     let enc = KeywordEncoder::new(Calibration {
@@ -53,6 +58,11 @@ pub fn app() -> (Router, Arc<Service>) {
         service: Arc::clone(&service),
         limits: limits(),
         prometheus: telos::telemetry::prometheus(),
+        pdp: Arc::new(telos::pdp::Pdp::new(
+            policies.map(|p| telos::pdp::BasePolicy::load(p).unwrap()),
+            false,
+        )),
+        public_url: None,
     };
     (router(state), service)
 }

@@ -38,27 +38,50 @@ fn start(data: &Path) -> Server {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if !sent && let Some(i) = line.find("addr=") {
-                let addr: String = line[i + 5..].chars().take_while(|c| !c.is_whitespace()).collect();
+                let addr: String = line[i + 5..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect();
                 let _ = tx.send(addr);
                 sent = true;
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the server printed its address");
-    Server { child, base: format!("http://{addr}") }
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server printed its address");
+    Server {
+        child,
+        base: format!("http://{addr}"),
+    }
 }
 
-async fn call(client: &HttpClient, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+async fn call(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
     let req = hyper::Request::builder()
         .method(method)
         .uri(url)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default())))
+        .body(Full::new(Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )))
         .map_err(|e| e.to_string())?;
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
 }
 
 async fn wait_ready(client: &HttpClient, base: &str) {
@@ -77,7 +100,11 @@ async fn acknowledged_steps_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let catalog: Value = serde_json::from_slice(
-        &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/intents/banking/catalog.json")).unwrap(),
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/intents/banking/catalog.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     // (workflow, seq) -> (verdict, hash) as acknowledged.
@@ -87,12 +114,26 @@ async fn acknowledged_steps_survive_sigkill() {
         let server = start(dir.path());
         wait_ready(&client, &server.base).await;
         if round == 0 {
-            let (s, b) = call(&client, "PUT", &format!("{}/v1/catalogs/banking", server.base), Some(&catalog)).await.unwrap();
+            let (s, b) = call(
+                &client,
+                "PUT",
+                &format!("{}/v1/catalogs/banking", server.base),
+                Some(&catalog),
+            )
+            .await
+            .unwrap();
             assert_eq!(s, 200, "{b}");
             for i in 0..4 {
                 let body = json!({"subject": {"type": "user", "id": format!("user{i}")},
                                   "prompt": "Pay my electricity bill of $84.20 to Voltra", "catalog": "banking"});
-                let (s, b) = call(&client, "POST", &format!("{}/v1/workflows", server.base), Some(&body)).await.unwrap();
+                let (s, b) = call(
+                    &client,
+                    "POST",
+                    &format!("{}/v1/workflows", server.base),
+                    Some(&body),
+                )
+                .await
+                .unwrap();
                 assert_eq!(s, 201, "{b}");
                 workflows.push(b["workflow_id"].as_str().unwrap().to_string());
             }
@@ -100,7 +141,12 @@ async fn acknowledged_steps_survive_sigkill() {
         let stop = Instant::now() + Duration::from_millis(1500 + 500 * round);
         let mut tasks = Vec::new();
         for (k, wf) in workflows.iter().cycle().take(8).enumerate() {
-            let (client, base, wf, acked) = (client.clone(), server.base.clone(), wf.clone(), Arc::clone(&acked));
+            let (client, base, wf, acked) = (
+                client.clone(),
+                server.base.clone(),
+                wf.clone(),
+                Arc::clone(&acked),
+            );
             tasks.push(tokio::spawn(async move {
                 let mut n = 0;
                 while Instant::now() < stop {
@@ -126,26 +172,56 @@ async fn acknowledged_steps_survive_sigkill() {
         for t in tasks {
             t.await.unwrap();
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_telos")).args(["verify", "--data-dir"]).arg(dir.path()).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_telos"))
+            .args(["verify", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "verify failed after round {round}: {text}");
+        assert!(
+            out.status.success(),
+            "verify failed after round {round}: {text}"
+        );
         assert!(text.contains("0 broken chains"), "{text}");
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 20, "too few steps acknowledged: {}", acked.len());
+    assert!(
+        acked.len() > 20,
+        "too few steps acknowledged: {}",
+        acked.len()
+    );
     let server = start(dir.path());
     wait_ready(&client, &server.base).await;
     for wf in &workflows {
-        let (s, b) = call(&client, "GET", &format!("{}/v1/workflows/{wf}", server.base), None).await.unwrap();
+        let (s, b) = call(
+            &client,
+            "GET",
+            &format!("{}/v1/workflows/{wf}", server.base),
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(s, 200);
         let stored: HashMap<u64, (String, String)> = b["steps"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|st| (st["seq"].as_u64().unwrap(), (st["verdict"].as_str().unwrap().into(), st["hash"].as_str().unwrap().into())))
+            .map(|st| {
+                (
+                    st["seq"].as_u64().unwrap(),
+                    (
+                        st["verdict"].as_str().unwrap().into(),
+                        st["hash"].as_str().unwrap().into(),
+                    ),
+                )
+            })
             .collect();
         for ((w, seq), v) in acked.iter().filter(|((w, _), _)| w == wf) {
-            assert_eq!(stored.get(seq), Some(v), "acknowledged step {w}#{seq} lost or changed");
+            assert_eq!(
+                stored.get(seq),
+                Some(v),
+                "acknowledged step {w}#{seq} lost or changed"
+            );
         }
     }
     let mut server = server;

@@ -10,7 +10,11 @@ use telos::workflow::{Observed, Step, StepKind, Workflow};
 #[derive(Debug, Clone)]
 enum Op {
     Create,
-    Append { workflow: usize, divergent: bool, payload: String },
+    Append {
+        workflow: usize,
+        divergent: bool,
+        payload: String,
+    },
     Reopen,
 }
 
@@ -55,7 +59,11 @@ fn step(seq: u64, prev: &str, divergent: bool, payload: &str) -> Step {
             at: "2026-01-01T00:00:00Z".into(),
         },
         received_at: "2026-01-01T00:00:00Z".into(),
-        verdict: if divergent { telos::drift::Verdict::Divergent } else { telos::drift::Verdict::Allowed },
+        verdict: if divergent {
+            telos::drift::Verdict::Divergent
+        } else {
+            telos::drift::Verdict::Allowed
+        },
         reasons: vec![],
         prev_hash: prev.to_string(),
         hash: String::new(),
@@ -64,20 +72,41 @@ fn step(seq: u64, prev: &str, divergent: bool, payload: &str) -> Step {
     s
 }
 
-fn check(store: &SledStore, workflows: &[Workflow], model: &BTreeMap<(usize, u64), Step>, drift: &[(String, uuid::Uuid, u64)]) {
+fn check(
+    store: &SledStore,
+    workflows: &[Workflow],
+    model: &BTreeMap<(usize, u64), Step>,
+    drift: &[(String, uuid::Uuid, u64)],
+) {
     for (i, w) in workflows.iter().enumerate() {
-        assert_eq!(store.get_workflow(&w.tenant, &w.id).unwrap().as_ref(), Some(w));
+        assert_eq!(
+            store.get_workflow(&w.tenant, &w.id).unwrap().as_ref(),
+            Some(w)
+        );
         let other = if w.tenant == "acme" { "globex" } else { "acme" };
-        assert_eq!(store.get_workflow(other, &w.id).unwrap(), None, "tenants never mix");
+        assert_eq!(
+            store.get_workflow(other, &w.id).unwrap(),
+            None,
+            "tenants never mix"
+        );
         let want: Vec<&Step> = model.range((i, 0)..(i, u64::MAX)).map(|(_, s)| s).collect();
         let got = store.steps(&w.id, 1, usize::MAX).unwrap();
         assert_eq!(got.iter().collect::<Vec<_>>(), want);
         assert!(telos::workflow::verify_chain(w, &got).is_ok());
     }
     for tenant in ["acme", "globex"] {
-        let want: Vec<(uuid::Uuid, u64)> =
-            drift.iter().rev().filter(|(t, _, _)| t == tenant).map(|(_, id, seq)| (*id, *seq)).collect();
-        let got: Vec<(uuid::Uuid, u64)> = store.drift(tenant, None, usize::MAX).unwrap().iter().map(|e| (e.workflow_id, e.seq)).collect();
+        let want: Vec<(uuid::Uuid, u64)> = drift
+            .iter()
+            .rev()
+            .filter(|(t, _, _)| t == tenant)
+            .map(|(_, id, seq)| (*id, *seq))
+            .collect();
+        let got: Vec<(uuid::Uuid, u64)> = store
+            .drift(tenant, None, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|e| (e.workflow_id, e.seq))
+            .collect();
         assert_eq!(got, want, "drift index of {tenant}, newest first");
     }
 }
@@ -137,6 +166,13 @@ fn verify_names_the_first_broken_link() {
     let mut s3 = step(3, &s2.hash, false, "c");
     assert!(telos::workflow::verify_chain(&w, &[s1.clone(), s2.clone(), s3.clone()]).is_ok());
     s3.observed.name = "tampered".into();
-    assert_eq!(telos::workflow::verify_chain(&w, &[s1.clone(), s2.clone(), s3]), Err(3));
-    assert_eq!(telos::workflow::verify_chain(&w, &[s1, step(3, &s2.hash, false, "c")]), Err(2), "a removed step breaks the chain");
+    assert_eq!(
+        telos::workflow::verify_chain(&w, &[s1.clone(), s2.clone(), s3]),
+        Err(3)
+    );
+    assert_eq!(
+        telos::workflow::verify_chain(&w, &[s1, step(3, &s2.hash, false, "c")]),
+        Err(2),
+        "a removed step breaks the chain"
+    );
 }

@@ -1,0 +1,293 @@
+//! Base policies in Cedar. `--policies DIR` loads every `*.cedar` file of
+//! the directory and, when present, `entities.json` (Cedar's entity JSON
+//! format: the PDP's own attributes, roles and parents).
+//!
+//! AuthZEN → Cedar mapping:
+//!
+//! | AuthZEN | Cedar |
+//! |---|---|
+//! | `subject {type, id}` | `principal` = `<type>::"<id>"` |
+//! | `action {name}` | `action` = `Action::"<name>"` |
+//! | `resource {type, id}` | `resource` = `<type>::"<id>"` |
+//! | `subject.properties` | `context.subject` (record) |
+//! | `action.properties` | `context.action` (record) |
+//! | `resource.properties` | `context.resource` (record) |
+//! | `context` | `context.request` (record) |
+//!
+//! A type that is not a Cedar identifier has every other character
+//! replaced by `_` (`api-gateway` → `api_gateway`). JSON values Cedar cannot
+//! hold are adapted: `null` is dropped, a non-integer number becomes its
+//! decimal string. Attributes of `principal` and `resource` come from the
+//! entities file only, so what a PEP sends cannot raise its own privileges.
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, EntityId, EntityTypeName, EntityUid, PolicySet,
+    Request,
+};
+use serde_json::{Map, Value};
+use std::path::Path;
+use std::str::FromStr;
+
+use super::PdpError;
+use super::request::Evaluation;
+
+/// A loaded policy set and its entities.
+#[derive(Debug)]
+pub struct BasePolicy {
+    policies: PolicySet,
+    entities: Entities,
+    authorizer: Authorizer,
+    /// Every entity of the entities file, as `(type, id)`, for search.
+    known: Vec<(String, String)>,
+    /// Number of policies loaded.
+    pub count: usize,
+}
+
+/// A Cedar decision with the policies that decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyDecision {
+    /// Permit or deny.
+    pub allowed: bool,
+    /// Ids of the policies that determined the decision.
+    pub policies: Vec<String>,
+    /// Evaluation errors, if any policy failed.
+    pub errors: Vec<String>,
+}
+
+/// A Cedar entity type name for an AuthZEN type.
+pub fn type_name(kind: &str) -> String {
+    let mut out: String = kind
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+fn uid(kind: &str, id: &str) -> Result<EntityUid, PdpError> {
+    let t = EntityTypeName::from_str(&type_name(kind))
+        .map_err(|e| PdpError::BadRequest(format!("type `{kind}` cannot be a Cedar type: {e}")))?;
+    Ok(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
+}
+
+/// Adapts JSON for Cedar: drops nulls, turns non-integers into strings.
+pub fn cedar_json(v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::Number(n) if n.is_i64() => Some(v.clone()),
+        Value::Number(n) => Some(Value::String(n.to_string())),
+        Value::Array(items) => Some(Value::Array(items.iter().filter_map(cedar_json).collect())),
+        Value::Object(o) => Some(Value::Object(
+            o.iter()
+                .filter(|(k, _)| k.as_str() != "__entity" && k.as_str() != "__extn")
+                .filter_map(|(k, v)| cedar_json(v).map(|v| (k.clone(), v)))
+                .collect(),
+        )),
+        Value::Bool(_) | Value::String(_) => Some(v.clone()),
+    }
+}
+
+fn record(props: Option<&Map<String, Value>>) -> Value {
+    props
+        .and_then(|p| cedar_json(&Value::Object(p.clone())))
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+impl BasePolicy {
+    /// Loads `*.cedar` and `entities.json` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, PdpError> {
+        let io = |p: &Path, e: std::io::Error| PdpError::Policy(format!("`{}`: {e}", p.display()));
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(PdpError::Policy(format!(
+                "no *.cedar file in `{}`",
+                dir.display()
+            )));
+        }
+        let mut text = String::new();
+        for f in &files {
+            text.push_str(&std::fs::read_to_string(f).map_err(|e| io(f, e))?);
+            text.push('\n');
+        }
+        let policies =
+            PolicySet::from_str(&text).map_err(|e| PdpError::Policy(format!("{e:?}")))?;
+        let count = policies.policies().count();
+        let entities_path = dir.join("entities.json");
+        let (entities, known) = if entities_path.is_file() {
+            let raw = std::fs::read_to_string(&entities_path).map_err(|e| io(&entities_path, e))?;
+            let json: Value = serde_json::from_str(&raw)
+                .map_err(|e| PdpError::Policy(format!("`{}`: {e}", entities_path.display())))?;
+            let known = json
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| {
+                            let u = e.get("uid")?;
+                            Some((
+                                u.get("type")?.as_str()?.to_string(),
+                                u.get("id")?.as_str()?.to_string(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let entities = Entities::from_json_value(json, None)
+                .map_err(|e| PdpError::Policy(format!("`{}`: {e}", entities_path.display())))?;
+            (entities, known)
+        } else {
+            (Entities::empty(), vec![])
+        };
+        Ok(Self {
+            policies,
+            entities,
+            authorizer: Authorizer::new(),
+            known,
+            count,
+        })
+    }
+
+    /// Evaluates one request.
+    pub fn decide(&self, e: &Evaluation) -> Result<PolicyDecision, PdpError> {
+        let principal = uid(&e.subject.kind, &e.subject.id)?;
+        let action = uid("Action", &e.action.name)?;
+        let resource = uid(&e.resource.kind, &e.resource.id)?;
+        let mut ctx = Map::new();
+        ctx.insert("subject".into(), record(e.subject.properties.as_ref()));
+        ctx.insert("action".into(), record(e.action.properties.as_ref()));
+        ctx.insert("resource".into(), record(e.resource.properties.as_ref()));
+        ctx.insert("request".into(), record(Some(&e.context)));
+        let context = Context::from_json_value(Value::Object(ctx), None).map_err(|err| {
+            PdpError::BadRequest(format!("context cannot be expressed in Cedar: {err}"))
+        })?;
+        let request = Request::new(principal, action, resource, context, None)
+            .map_err(|err| PdpError::BadRequest(err.to_string()))?;
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &self.entities);
+        Ok(PolicyDecision {
+            allowed: response.decision() == Decision::Allow,
+            policies: response
+                .diagnostics()
+                .reason()
+                .map(|id| {
+                    self.policies
+                        .policy(id)
+                        .and_then(|p| p.annotation("id"))
+                        .map_or_else(|| id.to_string(), str::to_string)
+                })
+                .collect(),
+            errors: response
+                .diagnostics()
+                .errors()
+                .map(|e| e.to_string())
+                .collect(),
+        })
+    }
+
+    /// Entities of the entities file whose Cedar type is `type_name(kind)`.
+    pub fn entities_of(&self, kind: &str) -> Vec<String> {
+        let t = type_name(kind);
+        self.known
+            .iter()
+            .filter(|(k, _)| *k == t)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intent::{Action, Resource, Subject};
+    use serde_json::json;
+
+    fn dir(policy: &str, entities: Value) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("p.cedar"), policy).unwrap();
+        std::fs::write(d.path().join("entities.json"), entities.to_string()).unwrap();
+        d
+    }
+
+    fn eval(s: &str, a: &str, r: &str, props: Value) -> Evaluation {
+        Evaluation {
+            subject: Subject::new("user", s),
+            action: Action::new(a),
+            resource: Resource {
+                kind: "record".into(),
+                id: r.into(),
+                properties: props.as_object().cloned(),
+            },
+            context: Map::new(),
+        }
+    }
+
+    #[test]
+    fn maps_entities_properties_and_roles() {
+        let d = dir(
+            r#"@id("read") permit(principal, action == Action::"read", resource);
+               @id("admin-write") permit(principal, action == Action::"write", resource) when { principal.role == "admin" };
+               @id("no-archived") forbid(principal, action == Action::"write", resource) when { context.resource has status && context.resource.status == "archived" };"#,
+            json!([{"uid": {"type": "user", "id": "bob"}, "attrs": {"role": "admin"}, "parents": []},
+                   {"uid": {"type": "user", "id": "alice"}, "attrs": {"role": "user"}, "parents": []}]),
+        );
+        let p = BasePolicy::load(d.path()).unwrap();
+        assert_eq!(p.count, 3);
+        assert!(
+            p.decide(&eval("alice", "read", "r1", json!({})))
+                .unwrap()
+                .allowed
+        );
+        assert!(
+            !p.decide(&eval("alice", "write", "r1", json!({})))
+                .unwrap()
+                .allowed
+        );
+        let d_bob = p.decide(&eval("bob", "write", "r1", json!({}))).unwrap();
+        assert!(d_bob.allowed);
+        assert_eq!(d_bob.policies, vec!["admin-write"]);
+        assert!(
+            !p.decide(&eval(
+                "bob",
+                "write",
+                "r1",
+                json!({"status": "archived", "n": 1.5, "z": null})
+            ))
+            .unwrap()
+            .allowed
+        );
+        assert_eq!(p.entities_of("user").len(), 2);
+    }
+
+    #[test]
+    fn type_names_are_sanitised() {
+        assert_eq!(type_name("api-gateway"), "api_gateway");
+        assert_eq!(type_name("9x"), "_9x");
+        assert_eq!(type_name(""), "_");
+    }
+
+    #[test]
+    fn bad_policy_dirs_fail_clearly() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(
+            BasePolicy::load(d.path())
+                .unwrap_err()
+                .to_string()
+                .contains("no *.cedar")
+        );
+        let d = dir("permit(", json!([]));
+        assert!(BasePolicy::load(d.path()).is_err());
+    }
+}

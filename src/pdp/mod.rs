@@ -1,0 +1,305 @@
+//! The AuthZEN 1.0 policy decision point. A decision is the base policy
+//! (Cedar, see [`cedar`]) AND, when `context.workflow_id` names a workflow,
+//! the workflow's intent, judged by the same drift rules as step reports:
+//! a step that would be divergent is denied before it runs.
+//!
+//! The MCP mapping is accepted — action `tools/call` with resource
+//! `{"type": "tool", "id": TOOL, "properties": {"arguments": {…}}}` — and so
+//! is action = the tool's name. The delegation chain may come in
+//! `context.act` (an RFC 8693 claim), `context.token` (the delegated JWT) or
+//! `context.sub`.
+
+pub mod cedar;
+pub mod request;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::drift::{Judgement, Verdict};
+use crate::intent::{Decision, Object};
+use crate::workflow::tracker::{StepInput, Tracker, TrackerError};
+pub use cedar::BasePolicy;
+pub use request::Evaluation;
+
+/// Errors of the PDP.
+#[derive(Debug, thiserror::Error)]
+pub enum PdpError {
+    /// The request is not a valid AuthZEN request (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The policy directory cannot be loaded (start-up).
+    #[error("policy: {0}")]
+    Policy(String),
+    /// The workflow tracker failed.
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+}
+
+/// The PDP: base policies plus intents.
+pub struct Pdp {
+    base: Option<BasePolicy>,
+    record_permits: bool,
+}
+
+/// What one evaluation concluded, before it is put on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Permit or deny.
+    pub allowed: bool,
+    /// For the person (single-evaluation denies).
+    pub reason_user: Option<String>,
+    /// For the operator (single-evaluation denies).
+    pub reason_admin: Option<Value>,
+    /// An item that could not be evaluated: `(status, message)`.
+    pub error: Option<(u16, String)>,
+}
+
+impl Outcome {
+    fn deny(user: String, admin: Value) -> Self {
+        Self {
+            allowed: false,
+            reason_user: Some(user),
+            reason_admin: Some(admin),
+            error: None,
+        }
+    }
+
+    fn failed(status: u16, message: String) -> Self {
+        Self {
+            allowed: false,
+            reason_user: None,
+            reason_admin: None,
+            error: Some((status, message)),
+        }
+    }
+
+    /// The single-evaluation response: a deny carries its reasons.
+    pub fn single(&self) -> Decision {
+        if let Some((status, message)) = &self.error {
+            return Decision {
+                decision: false,
+                context: Some(error_context(*status, message)),
+            };
+        }
+        let mut ctx = Object::new();
+        if !self.allowed {
+            if let Some(u) = &self.reason_user {
+                ctx.insert("reason_user".into(), json!({"403": u}));
+            }
+            if let Some(a) = &self.reason_admin {
+                ctx.insert("reason_admin".into(), json!({"403": a}));
+            }
+        }
+        Decision {
+            decision: self.allowed,
+            context: (!ctx.is_empty()).then_some(ctx),
+        }
+    }
+
+    /// The batch-item response: exactly `{"decision": …}` unless it failed.
+    pub fn item(&self) -> Decision {
+        match &self.error {
+            Some((status, message)) => Decision {
+                decision: false,
+                context: Some(error_context(*status, message)),
+            },
+            None => Decision {
+                decision: self.allowed,
+                context: None,
+            },
+        }
+    }
+}
+
+fn error_context(status: u16, message: &str) -> Object {
+    let mut ctx = Object::new();
+    ctx.insert(
+        "error".into(),
+        json!({"status": status, "message": message}),
+    );
+    ctx
+}
+
+/// The tool and arguments an evaluation asks about.
+pub fn tool_call(e: &Evaluation) -> (String, Object) {
+    let props = e.resource.properties.clone().unwrap_or_default();
+    let args = match props.get("arguments") {
+        Some(Value::Object(a)) => a.clone(),
+        _ if e.action.name == "tools/call" => Object::new(),
+        _ => props,
+    };
+    let tool = if e.action.name == "tools/call" {
+        e.resource.id.clone()
+    } else {
+        e.action.name.clone()
+    };
+    (tool, args)
+}
+
+impl Pdp {
+    /// A PDP; without base policies everything the intent allows is permitted.
+    pub fn new(base: Option<BasePolicy>, record_permits: bool) -> Self {
+        Self {
+            base,
+            record_permits,
+        }
+    }
+
+    /// The base policy, if one is loaded.
+    pub fn base(&self) -> Option<&BasePolicy> {
+        self.base.as_ref()
+    }
+
+    /// Decides one evaluation for `tenant`.
+    pub async fn evaluate(&self, tracker: &Tracker, tenant: &str, e: &Evaluation) -> Outcome {
+        let base = match &self.base {
+            None => None,
+            Some(b) => match b.decide(e) {
+                Ok(d) => Some(d),
+                Err(PdpError::BadRequest(m)) => return Outcome::failed(400, m),
+                Err(other) => return Outcome::failed(500, other.to_string()),
+            },
+        };
+        if let Some(d) = &base
+            && !d.allowed
+        {
+            return Outcome::deny(
+                format!(
+                    "{} may not {} {}",
+                    e.subject.id, e.action.name, e.resource.id
+                ),
+                json!({"base_policy": "deny", "policies": d.policies, "errors": d.errors}),
+            );
+        }
+        let Some(wf) = e.context.get("workflow_id") else {
+            return Outcome {
+                allowed: true,
+                reason_user: None,
+                reason_admin: None,
+                error: None,
+            };
+        };
+        let Some(id) = wf.as_str().and_then(|s| s.parse::<Uuid>().ok()) else {
+            return Outcome::failed(404, format!("unknown workflow `{wf}`"));
+        };
+        let (tool, arguments) = tool_call(e);
+        let input = StepInput {
+            actor: Some(e.subject.clone()),
+            act: e.context.get("act").cloned(),
+            token: e
+                .context
+                .get("token")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            sub: e
+                .context
+                .get("sub")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            tool: Some(tool),
+            arguments,
+            ..StepInput::default()
+        };
+        let observed = match tracker.observe(input) {
+            Ok(o) => o,
+            Err(err) => return Outcome::failed(400, err.to_string()),
+        };
+        let judgement: Judgement = match tracker.evaluate(tenant, &id, &observed).await {
+            Ok(j) => j,
+            Err(TrackerError::UnknownWorkflow(w)) => {
+                return Outcome::failed(404, format!("unknown workflow `{w}`"));
+            }
+            Err(err) => return Outcome::failed(500, err.to_string()),
+        };
+        if judgement.verdict == Verdict::Divergent {
+            let divergent: Vec<_> = judgement
+                .reasons
+                .iter()
+                .filter(|r| r.code.verdict() == Verdict::Divergent)
+                .collect();
+            let user = divergent.first().map_or_else(
+                || "not part of the request".to_string(),
+                |r| r.message.clone(),
+            );
+            return Outcome::deny(
+                user,
+                json!({"workflow_id": id.to_string(), "verdict": "divergent",
+                       "reasons": divergent.iter().map(|r| json!({"code": r.code, "evidence": r.evidence})).collect::<Vec<_>>()}),
+            );
+        }
+        if self.record_permits
+            && let Err(err) = tracker.record(tenant, &id, observed).await
+        {
+            return Outcome::failed(500, err.to_string());
+        }
+        Outcome {
+            allowed: true,
+            reason_user: None,
+            reason_admin: None,
+            error: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intent::{Action, Resource, Subject};
+
+    fn eval(action: &str, resource: Resource) -> Evaluation {
+        Evaluation {
+            subject: Subject::new("agent", "a"),
+            action: Action::new(action),
+            resource,
+            context: Object::new(),
+        }
+    }
+
+    #[test]
+    fn maps_mcp_tool_calls_and_tool_named_actions() {
+        let mcp = eval(
+            "tools/call",
+            Resource {
+                kind: "tool".into(),
+                id: "send_email".into(),
+                properties: json!({"arguments": {"to": "bob@example.com"}})
+                    .as_object()
+                    .cloned(),
+            },
+        );
+        let (tool, args) = tool_call(&mcp);
+        assert_eq!(
+            (tool.as_str(), args["to"].as_str()),
+            ("send_email", Some("bob@example.com"))
+        );
+        let named = eval(
+            "send_email",
+            Resource {
+                kind: "email".into(),
+                id: "x".into(),
+                properties: json!({"to": "bob@example.com"}).as_object().cloned(),
+            },
+        );
+        let (tool, args) = tool_call(&named);
+        assert_eq!(
+            (tool.as_str(), args["to"].as_str()),
+            ("send_email", Some("bob@example.com"))
+        );
+    }
+
+    #[test]
+    fn batch_items_stay_bare_unless_they_fail() {
+        let deny = Outcome::deny("no".into(), json!({}));
+        assert_eq!(
+            serde_json::to_value(deny.item()).unwrap(),
+            json!({"decision": false})
+        );
+        let single = serde_json::to_value(deny.single()).unwrap();
+        assert_eq!(single["context"]["reason_user"]["403"], "no");
+        let failed = Outcome::failed(404, "unknown workflow".into());
+        assert_eq!(
+            serde_json::to_value(failed.item()).unwrap(),
+            json!({"decision": false, "context": {"error": {"status": 404, "message": "unknown workflow"}}})
+        );
+    }
+}
