@@ -116,7 +116,9 @@ fn context(v: &Value, what: &str) -> Result<Object, PdpError> {
     match v {
         Value::Object(o) => Ok(o.clone()),
         Value::Null => Ok(Object::new()),
-        _ => Err(bad(format!("`{what}` must be an object"))),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Array(_) => {
+            Err(bad(format!("`{what}` must be an object")))
+        }
     }
 }
 
