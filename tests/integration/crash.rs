@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+/// (workflow, seq) → (verdict, hash), as acknowledged.
+type Acked = Arc<Mutex<HashMap<(String, u64), (String, String)>>>;
 
 struct Server {
     child: Child,
@@ -107,8 +109,7 @@ async fn acknowledged_steps_survive_sigkill() {
         .unwrap(),
     )
     .unwrap();
-    // (workflow, seq) -> (verdict, hash) as acknowledged.
-    let acked: Arc<Mutex<HashMap<(String, u64), (String, String)>>> = Arc::default();
+    let acked: Acked = Arc::default();
     let mut workflows: Vec<String> = Vec::new();
     for round in 0..3 {
         let server = start(dir.path());

@@ -1,5 +1,10 @@
 //! The one integration test binary; one module per topic.
-#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
 
 mod api_intents;
 mod api_workflows;
