@@ -29,7 +29,7 @@ fn op() -> impl Strategy<Value = Op> {
 fn workflow(n: usize) -> Workflow {
     let mut w: Workflow = serde_json::from_value(serde_json::json!({
         "id": uuid::Uuid::from_u128(n as u128 + 1),
-        "tenant": if n % 2 == 0 { "acme" } else { "globex" },
+        "tenant": if n.is_multiple_of(2) { "acme" } else { "globex" },
         "subject": {"type": "user", "id": format!("user{n}")},
         "intent": {"subject": {"type": "user", "id": format!("user{n}")}, "evaluations": [], "tools": [], "entities": [],
                    "clauses": [], "speech_act": "question", "model": {"name": "m", "sha256": "s", "grant_threshold": 0.5, "read_threshold": 0.5}},
