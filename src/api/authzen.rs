@@ -34,6 +34,9 @@ pub async fn evaluation(
         .pdp
         .evaluate(state.service.tracker(), DEFAULT_TENANT, &e)
         .await;
+    if let Some((400, message)) = &outcome.error {
+        return Err(ApiError::bad_request("invalid_request", message.clone()));
+    }
     Ok(Json(outcome.single()))
 }
 
@@ -224,16 +227,14 @@ pub async fn search_resource(
 
 /// `POST /access/v1/search/action`: "which tools may this agent call in
 /// workflow W?" — the workflow's catalog entries (and the entities file's
-/// `Action` entities) that the base policy and the intent both permit.
+/// `Action` entities) that the base policy and the intent both permit. The
+/// resource is required; `{"type": "tool", "id": "*"}` stands for each tool.
 pub async fn search_action(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let subject = request::subject(required(&body, "subject")?, "subject")?;
-    let resource = match body.get("resource") {
-        Some(r) => request::resource(r, "resource")?,
-        None => Resource::new("tool", "*"),
-    };
+    let resource = request::resource(required(&body, "resource")?, "resource")?;
     let context = context_of(&body)?;
     let mut names: Vec<String> = state
         .pdp

@@ -15,9 +15,10 @@
 //! | `context` | `context.request` (record) |
 //!
 //! A type that is not a Cedar identifier has every other character
-//! replaced by `_` (`api-gateway` → `api_gateway`). JSON values Cedar cannot
-//! hold are adapted: `null` is dropped, a non-integer number becomes its
-//! decimal string. Attributes of `principal` and `resource` come from the
+//! replaced by `_` (`api-gateway` → `api_gateway`), and a leading digit or
+//! a Cedar reserved word gets a `_` prefix (`in` → `_in`). JSON values Cedar cannot
+//! hold are adapted: `null` and Cedar's escape keys (`__entity`, `__extn`,
+//! `__expr`) are dropped, a non-integer number becomes its decimal string. Attributes of `principal` and `resource` come from the
 //! entities file only, so what a PEP sends cannot raise its own privileges.
 
 use cedar_policy::{
@@ -66,7 +67,13 @@ pub fn type_name(kind: &str) -> String {
             }
         })
         .collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+    const RESERVED: &[&str] = &[
+        "in", "if", "then", "else", "true", "false", "is", "like", "has", "__cedar",
+    ];
+    if out.is_empty()
+        || out.starts_with(|c: char| c.is_ascii_digit())
+        || RESERVED.contains(&out.as_str())
+    {
         out.insert(0, '_');
     }
     out
@@ -87,7 +94,7 @@ pub fn cedar_json(v: &Value) -> Option<Value> {
         Value::Array(items) => Some(Value::Array(items.iter().filter_map(cedar_json).collect())),
         Value::Object(o) => Some(Value::Object(
             o.iter()
-                .filter(|(k, _)| k.as_str() != "__entity" && k.as_str() != "__extn")
+                .filter(|(k, _)| !matches!(k.as_str(), "__entity" | "__extn" | "__expr"))
                 .filter_map(|(k, v)| cedar_json(v).map(|v| (k.clone(), v)))
                 .collect(),
         )),
@@ -276,6 +283,8 @@ mod tests {
         assert_eq!(type_name("api-gateway"), "api_gateway");
         assert_eq!(type_name("9x"), "_9x");
         assert_eq!(type_name(""), "_");
+        assert_eq!(type_name("in"), "_in");
+        assert_eq!(type_name("__cedar"), "___cedar");
     }
 
     #[test]

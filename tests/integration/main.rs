@@ -8,6 +8,7 @@
 
 mod api_intents;
 mod api_workflows;
+mod authzen;
 mod common;
 mod crash;
 mod storage_model;
