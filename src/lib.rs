@@ -3,6 +3,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
