@@ -207,9 +207,110 @@ pub struct ServeArgs {
     /// a step of it (for PEPs that ask but do not report).
     #[arg(long, env = "TELOS_RECORD_EVALUATIONS")]
     pub record_evaluations: bool,
-    /// Base URL published in `/.well-known/authzen-configuration`.
+    /// Base URL published in `/.well-known/authzen-configuration` (and the
+    /// URL DPoP proofs must name).
     #[arg(long, env = "TELOS_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Caller authentication.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Who may call the API.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// API keys: a JSON array of `{"client", "tenant", "roles", "sha256"}`.
+    #[arg(long, env = "TELOS_AUTH_KEYS")]
+    pub auth_keys: Option<PathBuf>,
+    /// JWKS file for OAuth2 bearer JWTs (client assertions or access tokens).
+    #[arg(long, env = "TELOS_AUTH_JWKS")]
+    pub auth_jwks: Option<PathBuf>,
+    /// JWKS URL for bearer JWTs (cached; fetched again on an unknown `kid`).
+    #[arg(long, env = "TELOS_AUTH_JWKS_URL", conflicts_with = "auth_jwks")]
+    pub auth_jwks_url: Option<String>,
+    /// Accepted issuers of bearer JWTs (comma-separated; empty: any).
+    #[arg(long, env = "TELOS_AUTH_ISSUERS", value_delimiter = ',')]
+    pub auth_issuer: Vec<String>,
+    /// Required audience of bearer JWTs.
+    #[arg(long, env = "TELOS_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+    /// Claim holding the caller's tenant.
+    #[arg(long, env = "TELOS_AUTH_TENANT_CLAIM", default_value = "tenant")]
+    pub auth_tenant_claim: String,
+    /// Claim holding the caller's roles.
+    #[arg(long, env = "TELOS_AUTH_ROLES_CLAIM", default_value = "roles")]
+    pub auth_roles_claim: String,
+    /// DPoP (RFC 9449) for bearer JWTs: `off`, `optional` (bound tokens
+    /// need a proof) or `required` (every JWT must be bound).
+    #[arg(long, env = "TELOS_DPOP", value_enum, default_value_t = DpopArg::Optional)]
+    pub dpop: DpopArg,
+    /// Serve a non-loopback address with no authentication (refused otherwise).
+    #[arg(long, env = "TELOS_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// Serve `/metrics` without credentials.
+    #[arg(long, env = "TELOS_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+    /// Requests a second each authenticated client may send (0: unlimited).
+    #[arg(long, env = "TELOS_RATE_LIMIT", default_value_t = 1000)]
+    pub rate_limit: u32,
+    /// Burst above the rate limit.
+    #[arg(long, env = "TELOS_RATE_BURST", default_value_t = 2000)]
+    pub rate_burst: u32,
+}
+
+/// `--dpop` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DpopArg {
+    /// Not checked.
+    Off,
+    /// Checked for bound tokens.
+    Optional,
+    /// Every JWT must be bound.
+    Required,
+}
+
+impl AuthArgs {
+    /// The authenticator these arguments describe.
+    pub fn authenticator(&self) -> anyhow::Result<crate::auth::Authenticator> {
+        use crate::auth::{ApiKeys, DpopMode, JwksSource, JwtAuth, JwtAuthConfig};
+        use anyhow::Context;
+        let keys = match &self.auth_keys {
+            Some(p) => Some(ApiKeys::from_json(
+                &std::fs::read_to_string(p)
+                    .with_context(|| format!("reading `{}`", p.display()))?,
+            )?),
+            None => None,
+        };
+        let source = match (&self.auth_jwks, &self.auth_jwks_url) {
+            (Some(p), _) => Some(JwksSource::from_json(
+                &std::fs::read_to_string(p)
+                    .with_context(|| format!("reading `{}`", p.display()))?,
+            )?),
+            (None, Some(url)) => Some(JwksSource::url(
+                url.clone(),
+                std::time::Duration::from_secs(30),
+            )?),
+            (None, None) => None,
+        };
+        let jwt = source.map(|s| {
+            JwtAuth::new(
+                s,
+                JwtAuthConfig {
+                    issuers: self.auth_issuer.clone(),
+                    audience: self.auth_audience.clone(),
+                    tenant_claim: self.auth_tenant_claim.clone(),
+                    roles_claim: self.auth_roles_claim.clone(),
+                    dpop: match self.dpop {
+                        DpopArg::Off => DpopMode::Off,
+                        DpopArg::Optional => DpopMode::Optional,
+                        DpopArg::Required => DpopMode::Required,
+                    },
+                    ..JwtAuthConfig::default()
+                },
+            )
+        });
+        Ok(crate::auth::Authenticator::new(keys, jwt))
+    }
 }
 
 impl ServeArgs {

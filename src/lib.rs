@@ -39,6 +39,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// served while the model loads; readiness waits for it), loads and warms
 /// the model, and serves until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let authenticator = args.auth.authenticator()?;
+    if !authenticator.enabled() && !args.addr.ip().is_loopback() && !args.auth.insecure_no_auth {
+        anyhow::bail!(
+            "refusing to serve {} without authentication: configure --auth-keys or --auth-jwks, \
+             listen on a loopback address, or pass --insecure-no-auth",
+            args.addr
+        );
+    }
+    if !authenticator.enabled() {
+        tracing::warn!(
+            "no caller authentication configured: every caller is tenant `default` with every role"
+        );
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating `{}`", args.data_dir.display()))?;
     let store = storage::SledStore::open(&args.data_dir)
@@ -62,6 +75,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.record_evaluations,
         )),
         public_url: args.public_url.clone(),
+        auth: authenticator,
+        limiter: std::num::NonZeroU32::new(args.auth.rate_limit).map(|rate| {
+            let burst = std::num::NonZeroU32::new(args.auth.rate_burst).unwrap_or(rate);
+            Arc::new(api::RateLimiter::new(rate, burst))
+        }),
+        metrics_public: args.auth.metrics_public,
     };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

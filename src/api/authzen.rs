@@ -9,7 +9,8 @@ use axum::http::header::HOST;
 use serde_json::{Value, json};
 
 use super::json::JsonBody;
-use super::{ApiError, AppState, DEFAULT_TENANT};
+use super::{ApiError, AppState, need};
+use crate::auth::{Caller, Role};
 use crate::intent::{Action, Decision, Resource, Subject};
 use crate::pdp::PdpError;
 use crate::pdp::request::{self, Evaluation, Semantic};
@@ -27,12 +28,14 @@ impl From<PdpError> for ApiError {
 /// `POST /access/v1/evaluation`.
 pub async fn evaluation(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Decision>, ApiError> {
+    need(&caller, &[Role::Pep])?;
     let e = request::single(&body)?;
     let outcome = state
         .pdp
-        .evaluate(state.service.tracker(), DEFAULT_TENANT, &e)
+        .evaluate(state.service.tracker(), &caller.tenant, &e)
         .await;
     if let Some((400, message)) = &outcome.error {
         return Err(ApiError::bad_request("invalid_request", message.clone()));
@@ -43,13 +46,15 @@ pub async fn evaluation(
 /// `POST /access/v1/evaluations`.
 pub async fn evaluations(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
+    need(&caller, &[Role::Pep])?;
     let batch = request::batch(&body)?;
     let tracker = state.service.tracker();
     if batch.items.is_empty() {
         let e = batch.defaults.complete(&request::Partial::default())?;
-        let outcome = state.pdp.evaluate(tracker, DEFAULT_TENANT, &e).await;
+        let outcome = state.pdp.evaluate(tracker, &caller.tenant, &e).await;
         return Ok(Json(
             serde_json::to_value(outcome.single())
                 .map_err(|e| ApiError::Internal(e.to_string()))?,
@@ -58,7 +63,7 @@ pub async fn evaluations(
     let mut out = Vec::with_capacity(batch.items.len());
     for item in batch.items {
         let decision = match item.complete(&batch.defaults) {
-            Ok(e) => state.pdp.evaluate(tracker, DEFAULT_TENANT, &e).await.item(),
+            Ok(e) => state.pdp.evaluate(tracker, &caller.tenant, &e).await.item(),
             Err(err) => Decision {
                 decision: false,
                 context: Some(
@@ -159,8 +164,10 @@ fn context_of(body: &Value) -> Result<crate::intent::Object, ApiError> {
 /// may perform the action on the resource.
 pub async fn search_subject(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
+    need(&caller, &[Role::Pep])?;
     let kind = type_only(&body, "subject")?;
     let action = request::action(required(&body, "action")?, "action")?;
     let resource = request::resource(required(&body, "resource")?, "resource")?;
@@ -180,7 +187,7 @@ pub async fn search_subject(
         };
         if state
             .pdp
-            .evaluate(state.service.tracker(), DEFAULT_TENANT, &e)
+            .evaluate(state.service.tracker(), &caller.tenant, &e)
             .await
             .allowed
         {
@@ -194,8 +201,10 @@ pub async fn search_subject(
 /// subject may act on.
 pub async fn search_resource(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
+    need(&caller, &[Role::Pep])?;
     let subject = request::subject(required(&body, "subject")?, "subject")?;
     let action = request::action(required(&body, "action")?, "action")?;
     let kind = type_only(&body, "resource")?;
@@ -215,7 +224,7 @@ pub async fn search_resource(
         };
         if state
             .pdp
-            .evaluate(state.service.tracker(), DEFAULT_TENANT, &e)
+            .evaluate(state.service.tracker(), &caller.tenant, &e)
             .await
             .allowed
         {
@@ -231,8 +240,10 @@ pub async fn search_resource(
 /// resource is required; `{"type": "tool", "id": "*"}` stands for each tool.
 pub async fn search_action(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
+    need(&caller, &[Role::Pep])?;
     let subject = request::subject(required(&body, "subject")?, "subject")?;
     let resource = request::resource(required(&body, "resource")?, "resource")?;
     let context = context_of(&body)?;
@@ -246,7 +257,7 @@ pub async fn search_action(
             code: "unknown_workflow",
             message: format!("unknown workflow `{id}`"),
         })?;
-        let wf = state.service.tracker().workflow(DEFAULT_TENANT, &id)?;
+        let wf = state.service.tracker().workflow(&caller.tenant, &id)?;
         names.extend(wf.catalog.entries.iter().map(|e| e.name.clone()));
     }
     names.sort();
@@ -265,7 +276,7 @@ pub async fn search_action(
         };
         if state
             .pdp
-            .evaluate(state.service.tracker(), DEFAULT_TENANT, &e)
+            .evaluate(state.service.tracker(), &caller.tenant, &e)
             .await
             .allowed
         {

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::auth::AuthError;
 use crate::catalog::CatalogError;
 use crate::extraction::ExtractionError;
 use crate::service::ServiceError;
@@ -33,6 +34,20 @@ pub enum ApiError {
         code: &'static str,
         /// Detail.
         message: String,
+    },
+    /// The caller lacks a role (403).
+    #[error("{message}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Detail.
+        message: String,
+    },
+    /// Too many requests from this client (429).
+    #[error("rate limit exceeded, retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a request may succeed.
+        retry_after_secs: u64,
     },
     /// No such resource (404).
     #[error("{message}")]
@@ -83,6 +98,8 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -97,10 +114,12 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
             | Self::NotFound { code, .. }
             | Self::TooLarge { code, .. }
             | Self::Unprocessable { code, .. } => code,
             Self::Overloaded => "overloaded",
+            Self::RateLimited { .. } => "rate_limited",
             Self::NotReady => "not_ready",
             Self::Internal(_) => "internal",
         }
@@ -122,9 +141,13 @@ impl IntoResponse for ApiError {
             );
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            response
-                .headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            let secs = match &self {
+                Self::RateLimited { retry_after_secs } => (*retry_after_secs).max(1),
+                _ => 1,
+            };
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert("retry-after", v);
+            }
         }
         response
     }
@@ -216,6 +239,26 @@ impl From<WorkflowError> for ApiError {
                 Self::bad_request("invalid_step", e.to_string())
             }
             WorkflowError::Jwks(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => Self::Unauthorized {
+                code: "unauthenticated",
+                message: e.to_string(),
+            },
+            AuthError::Invalid(_) | AuthError::Dpop(_) => Self::Unauthorized {
+                code: "invalid_credential",
+                message: e.to_string(),
+            },
+            AuthError::Forbidden(_) => Self::Forbidden {
+                code: "forbidden",
+                message: e.to_string(),
+            },
+            AuthError::Config(_) => Self::Internal(e.to_string()),
         }
     }
 }

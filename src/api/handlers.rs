@@ -8,19 +8,22 @@ use serde_json::{Value, json};
 
 use super::json::JsonBody;
 use super::wire::{CatalogSummary, CatalogView, IntentRequest, IntentResponse};
-use super::{ApiError, AppState, DEFAULT_TENANT};
+use super::{ApiError, AppState, need};
+use crate::auth::{Caller, Role};
 use crate::intent::{Intent, Object};
 use crate::service::CatalogSource;
 
 /// `PUT /v1/catalogs/{name}`.
 pub async fn put_catalog(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<CatalogSummary>, ApiError> {
+    need(&caller, &[Role::Admin])?;
     let loaded = state
         .service
-        .register_catalog(DEFAULT_TENANT, &name, &body)
+        .register_catalog(&caller.tenant, &name, &body)
         .await?;
     let read_only = loaded
         .catalog
@@ -40,12 +43,14 @@ pub async fn put_catalog(
 /// `GET /v1/catalogs/{name}`.
 pub async fn get_catalog(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<CatalogView>, ApiError> {
+    need(&caller, &[Role::Admin, Role::Frontend, Role::Analyst])?;
     let record = state
         .service
         .store()
-        .get_catalog(DEFAULT_TENANT, &name)?
+        .get_catalog(&caller.tenant, &name)?
         .ok_or_else(|| ApiError::NotFound {
             code: "unknown_catalog",
             message: format!("unknown catalog `{name}`"),
@@ -89,20 +94,26 @@ pub fn check_prompt<'a>(
 }
 
 /// Checks an intent request and extracts its intent.
-pub async fn extract_intent(state: &AppState, req: &IntentRequest) -> Result<Intent, ApiError> {
+pub async fn extract_intent(
+    state: &AppState,
+    tenant: &str,
+    req: &IntentRequest,
+) -> Result<Intent, ApiError> {
     let source = check_prompt(state, req)?;
     Ok(state
         .service
-        .extract(DEFAULT_TENANT, req.subject.clone(), &req.prompt, source)
+        .extract(tenant, req.subject.clone(), &req.prompt, source)
         .await?)
 }
 
 /// `POST /v1/intents`.
 pub async fn post_intent(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(req): JsonBody<IntentRequest>,
 ) -> Result<Json<IntentResponse>, ApiError> {
-    let intent = extract_intent(&state, &req).await?;
+    need(&caller, &[Role::Frontend])?;
+    let intent = extract_intent(&state, &caller.tenant, &req).await?;
     let mut authorization_details = intent.authorization_details(None);
     if let Some(ctx) = &req.context {
         for d in &mut authorization_details {

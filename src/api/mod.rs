@@ -2,6 +2,7 @@
 //! and map the result; wire types live in [`wire`]; every error is an
 //! [`ApiError`]. Only this module touches axum.
 
+mod authn;
 mod authzen;
 pub mod error;
 mod handlers;
@@ -21,13 +22,13 @@ use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{Authenticator, Caller, Role};
 use crate::config::LimitArgs;
 use crate::pdp::Pdp;
 use crate::service::Service;
 pub use error::ApiError;
 
-/// The tenant of callers until caller authentication assigns one.
-pub const DEFAULT_TENANT: &str = "default";
+pub use authn::RateLimiter;
 
 /// State shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -43,6 +44,12 @@ pub struct AppState {
     /// The base URL published in the AuthZEN discovery document; the
     /// request's `Host` when unset.
     pub public_url: Option<String>,
+    /// Authenticates callers.
+    pub auth: Authenticator,
+    /// Per-client request rate limit, when configured.
+    pub limiter: Option<Arc<RateLimiter>>,
+    /// Whether `/metrics` is served without credentials.
+    pub metrics_public: bool,
 }
 
 /// The router with every route, limit and layer.
@@ -74,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
         .fallback(handlers::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authn::authenticate,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -106,4 +117,17 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     metrics::histogram!("telos_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Fails unless the caller has one of `roles`.
+pub fn need(caller: &Caller, roles: &[Role]) -> Result<(), ApiError> {
+    if roles.iter().any(|r| caller.roles.contains(r)) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::Forbidden {
+            code: "forbidden",
+            message: format!("this route needs one of the roles {}", names.join(", ")),
+        })
+    }
 }

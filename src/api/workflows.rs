@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::handlers::check_prompt;
 use super::json::JsonBody;
 use super::wire::{DriftParams, IntentRequest, StepRecorded, WorkflowCreated, WorkflowView};
-use super::{ApiError, AppState, DEFAULT_TENANT};
+use super::{ApiError, AppState, need};
+use crate::auth::{Caller, Role};
 use crate::service::WorkflowRequest;
 use crate::workflow::tracker::{DriftPage, DriftQuery, StepInput};
 
@@ -25,13 +26,15 @@ fn workflow_id(raw: &str) -> Result<Uuid, ApiError> {
 /// `POST /v1/workflows`.
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(req): JsonBody<IntentRequest>,
 ) -> Result<(StatusCode, Json<WorkflowCreated>), ApiError> {
+    need(&caller, &[Role::Frontend])?;
     let source = check_prompt(&state, &req)?;
     let wf = state
         .service
         .create_workflow(WorkflowRequest {
-            tenant: DEFAULT_TENANT,
+            tenant: &caller.tenant,
             subject: req.subject.clone(),
             prompt: &req.prompt,
             source,
@@ -64,10 +67,12 @@ pub async fn create(
 /// `GET /v1/workflows/{id}`.
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<WorkflowView>, ApiError> {
+    need(&caller, &[Role::Analyst])?;
     let id = workflow_id(&raw)?;
-    let (wf, steps) = state.service.tracker().steps(DEFAULT_TENANT, &id)?;
+    let (wf, steps) = state.service.tracker().steps(&caller.tenant, &id)?;
     Ok(Json(WorkflowView {
         workflow_id: wf.id.to_string(),
         subject: wf.subject,
@@ -84,9 +89,11 @@ pub async fn get(
 /// `POST /v1/workflows/{id}/steps`.
 pub async fn report_step(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
     JsonBody(input): JsonBody<StepInput>,
 ) -> Result<(StatusCode, Json<StepRecorded>), ApiError> {
+    need(&caller, &[Role::Pep])?;
     let id = workflow_id(&raw)?;
     let size = serde_json::to_vec(&input.arguments)
         .map(|v| v.len())
@@ -102,7 +109,7 @@ pub async fn report_step(
     }
     let tracker = state.service.tracker();
     let observed = tracker.observe(input)?;
-    let step = tracker.record(DEFAULT_TENANT, &id, observed).await?;
+    let step = tracker.record(&caller.tenant, &id, observed).await?;
     Ok((
         StatusCode::CREATED,
         Json(StepRecorded {
@@ -117,10 +124,12 @@ pub async fn report_step(
 /// `POST /v1/workflows/{id}/close`.
 pub async fn close(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    need(&caller, &[Role::Frontend, Role::Pep])?;
     let id = workflow_id(&raw)?;
-    let wf = state.service.tracker().close(DEFAULT_TENANT, &id).await?;
+    let wf = state.service.tracker().close(&caller.tenant, &id).await?;
     Ok(Json(serde_json::json!({
         "workflow_id": wf.id.to_string(),
         "closed": wf.closed,
@@ -131,11 +140,13 @@ pub async fn close(
 /// `GET /v1/workflows/{id}/report`: JSON, or HTML for `Accept: text/html`.
 pub async fn report(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    need(&caller, &[Role::Analyst])?;
     let id = workflow_id(&raw)?;
-    let report = state.service.tracker().report(DEFAULT_TENANT, &id)?;
+    let report = state.service.tracker().report(&caller.tenant, &id)?;
     let wants_html = headers
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -150,8 +161,10 @@ pub async fn report(
 /// `GET /v1/drift`.
 pub async fn drift(
     State(state): State<AppState>,
+    caller: Caller,
     Query(p): Query<DriftParams>,
 ) -> Result<Json<DriftPage>, ApiError> {
+    need(&caller, &[Role::Analyst])?;
     let since_nanos = match &p.since {
         Some(s) => Some(
             crate::workflow::parse_time("since", s)
@@ -169,7 +182,7 @@ pub async fn drift(
         ));
     }
     let page = state.service.tracker().drift(
-        DEFAULT_TENANT,
+        &caller.tenant,
         &DriftQuery {
             since_nanos,
             subject: p.subject,

@@ -227,6 +227,9 @@ async fn not_ready_until_the_model_is_set() {
         prometheus: None,
         pdp: std::sync::Arc::new(telos::pdp::Pdp::new(None, false)),
         public_url: None,
+        auth: telos::auth::Authenticator::open(),
+        limiter: None,
+        metrics_public: true,
     };
     let app = telos::api::router(state);
     let (s, _) = send(&app, "GET", "/readyz", None).await;

@@ -63,6 +63,9 @@ pub fn app_with(policies: Option<&std::path::Path>) -> (Router, Arc<Service>) {
             false,
         )),
         public_url: None,
+        auth: telos::auth::Authenticator::open(),
+        limiter: None,
+        metrics_public: true,
     };
     (router(state), service)
 }

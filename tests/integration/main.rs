@@ -6,6 +6,7 @@
     reason = "test helpers fail loudly"
 )]
 
+mod api_auth;
 mod api_intents;
 mod api_workflows;
 mod authzen;
