@@ -33,7 +33,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Extract the intent of one request and print it as JSON.
     Extract(ExtractArgs),
     /// Measure extraction quality on labelled fixtures.

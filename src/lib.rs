@@ -26,7 +26,7 @@ use config::{Cli, Command, ServeArgs};
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Extract(args) => cli::extract(args).await,
         Command::Eval(args) => cli::eval(args).await,
         Command::Report(args) => cli::report(args),

@@ -141,9 +141,10 @@ impl IntoResponse for ApiError {
             );
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let secs = match &self {
-                Self::RateLimited { retry_after_secs } => (*retry_after_secs).max(1),
-                _ => 1,
+            let secs = if let Self::RateLimited { retry_after_secs } = &self {
+                (*retry_after_secs).max(1)
+            } else {
+                1
             };
             if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert("retry-after", v);
