@@ -370,6 +370,15 @@ pub struct LimitArgs {
     /// Deepest JSON nesting accepted in a body.
     #[arg(long, env = "TELOS_MAX_JSON_DEPTH", default_value_t = 32)]
     pub max_json_depth: usize,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "TELOS_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most (further clients wait to be accepted).
+    #[arg(long, env = "TELOS_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Requests in progress at most; beyond it requests get 429.
+    #[arg(long, env = "TELOS_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub max_concurrent_requests: usize,
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "TELOS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,

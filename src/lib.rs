@@ -108,8 +108,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
-    let server =
-        axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal());
+    let server = api::serve::serve(
+        listener,
+        api::router(state),
+        api::serve::ServeOptions {
+            header_read_timeout: std::time::Duration::from_secs(
+                args.limits.header_read_timeout_secs,
+            ),
+            max_connections: args.limits.max_connections,
+            shutdown_grace: std::time::Duration::from_secs(10),
+        },
+        shutdown_signal(),
+    );
     tokio::select! {
         res = server => res.context("serving")?,
         Ok(err) = failed_rx => {

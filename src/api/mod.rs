@@ -7,13 +7,14 @@ mod authzen;
 pub mod error;
 mod handlers;
 pub mod json;
+pub mod serve;
 pub mod wire;
 mod workflows;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -56,6 +57,9 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.limits.request_timeout_secs);
     let max_body = state.limits.max_body_bytes;
+    let inflight = Arc::new(tokio::sync::Semaphore::new(
+        state.limits.max_concurrent_requests.max(1),
+    ));
     Router::new()
         .route(
             "/v1/catalogs/{name}",
@@ -86,6 +90,16 @@ pub fn router(state: AppState) -> Router {
             authn::authenticate,
         ))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let inflight = Arc::clone(&inflight);
+            async move {
+                // Load shedding: beyond the limit, answer 429 at once.
+                match inflight.try_acquire_owned() {
+                    Ok(_permit) => next.run(req).await,
+                    Err(_) => ApiError::Overloaded.into_response(),
+                }
+            }
+        }))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let path = req

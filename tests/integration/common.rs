@@ -23,6 +23,9 @@ pub fn limits() -> LimitArgs {
         max_catalog_entries: 20,
         max_inline_tools: 8,
         max_arguments_bytes: 4096,
+        header_read_timeout_secs: 5,
+        max_connections: 64,
+        max_concurrent_requests: 64,
         max_json_depth: 32,
         request_timeout_secs: 10,
     }

@@ -12,4 +12,5 @@ mod api_workflows;
 mod authzen;
 mod common;
 mod crash;
+mod server;
 mod storage_model;
