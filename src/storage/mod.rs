@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use group_commit::GroupCommit;
-pub use sled_store::SledStore;
+pub use sled_store::{SledStore, decode_vectors};
 
 use crate::catalog::Catalog;
 use crate::workflow::{Step, Workflow};

@@ -101,7 +101,8 @@ fn encode_vectors(vectors: &[Vec<f32>]) -> Vec<u8> {
     out
 }
 
-fn decode_vectors(key: &str, bytes: &[u8]) -> Result<Vec<Vec<f32>>, StorageError> {
+/// Decodes an embeddings record (`n`, `dim`, then `n × dim` little-endian `f32`).
+pub fn decode_vectors(key: &str, bytes: &[u8]) -> Result<Vec<Vec<f32>>, StorageError> {
     let corrupt = |reason: &str| StorageError::Corrupt {
         key: key.to_string(),
         reason: reason.to_string(),
