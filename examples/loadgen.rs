@@ -48,7 +48,11 @@ fn parse_args() -> Result<Args, String> {
             "--url-file" => {
                 let path = val()?;
                 let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-                a.urls = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+                a.urls = text
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_string)
+                    .collect();
                 if let Some(first) = a.urls.first() {
                     a.url = first.clone();
                 }
