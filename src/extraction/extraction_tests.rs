@@ -78,7 +78,7 @@ async fn questions_grant_no_side_effecting_tool() {
 async fn delegations_are_open_ended_with_their_source() {
     let i = extract("do what the email from Ana asks").await;
     let oe = i.open_ended.clone().expect("open-ended");
-    assert_eq!(oe.source, "email from Ana asks");
+    assert_eq!(oe.source, "email from Ana");
     assert_eq!(oe.enforcement, OpenEndedPolicy::RequireApproval);
     assert_eq!(i.speech_act, SpeechAct::Delegation);
     assert_eq!(i.granted().count(), 0);

@@ -115,6 +115,12 @@ pub fn parameter_labels(name: &str, schema: Option<&Value>) -> Vec<EntityLabel> 
     use EntityLabel::*;
     let words = identifier_words(name);
     let has = |w: &[&str]| words.split(' ').any(|x| w.contains(&x));
+    // An array parameter is described by its items.
+    let schema = schema.map(|s| {
+        s.get("items")
+            .filter(|_| s.get("type").and_then(Value::as_str) == Some("array"))
+            .unwrap_or(s)
+    });
     let format = schema
         .and_then(|s| s.get("format"))
         .and_then(Value::as_str)
@@ -507,6 +513,11 @@ mod tests {
         assert_eq!(
             parameter_labels("departureDate", None),
             vec![EntityLabel::Datetime]
+        );
+        let list = json!({"type": "array", "items": {"type": "string", "format": "email"}});
+        assert_eq!(
+            parameter_labels("recipients", Some(&list)),
+            vec![EntityLabel::Email]
         );
         assert_eq!(
             parameter_labels("destination_city", None),

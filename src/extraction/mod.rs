@@ -251,6 +251,28 @@ const CONNECTORS: &[&str] = &[
     "and", ",", "&", "+", "plus", "also", "then", "and also", "and then", "or",
 ];
 
+/// Verbs that close a delegation's source ("what the email says"), longest
+/// first.
+const DELEGATION_VERBS: &[&str] = &[
+    "asks you to do",
+    "says to do",
+    "wants done",
+    "asks for",
+    "tells you",
+    "tells me",
+    "asks",
+    "says",
+    "wants",
+    "requests",
+    "tells",
+    "lists",
+    "describes",
+    "mentions",
+    "instructs",
+    "requires",
+    "suggests",
+];
+
 /// Nouns that name data an agent reads; a delegation's source starts there.
 const DATA_NOUNS: &[&str] = &[
     "email",
@@ -628,11 +650,20 @@ fn delegation_source(
         })
         .unwrap_or(0);
     let from = best.unwrap_or(verb_end).min(text.len());
-    let source = text
+    let mut source = text
         .get(from..)
         .unwrap_or(text)
         .trim()
-        .trim_end_matches(['.', '!', '?']);
+        .trim_end_matches(['.', '!', '?', ',']);
+    // "the email from Ana asks" names the email, not the asking.
+    for verb in DELEGATION_VERBS {
+        if let Some(rest) = source.strip_suffix(verb)
+            && rest.ends_with(' ')
+        {
+            source = rest.trim_end();
+            break;
+        }
+    }
     if source.is_empty() {
         text.trim().to_string()
     } else {
