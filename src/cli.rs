@@ -47,6 +47,7 @@ fn thresholds(args: &ModelArgs) -> MatchThresholds {
         grant: args.grant_threshold,
         read: args.read_threshold,
         second_margin: args.second_margin,
+        read_margin: args.read_margin,
     }
 }
 
@@ -140,14 +141,30 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         if name != "trained" || args.tune {
             let (best, s) = eval::tune(Arc::clone(enc), &train, &embeddings).await?;
             lines.push(format!(
-                "  {name}: tuned on train grant={:.2} margin={:.2} (train tool-F1 {:.3})",
-                best.grant, best.second_margin, s.tool_f1
+                "  {name}: tuned on train grant={:.3} read={:.2} read-margin={:.2} second-margin={:.2} (train tool-F1 {:.3})",
+                best.grant, best.read, best.read_margin, best.second_margin, s.tool_f1
             ));
             *t = best;
         }
         let mut per_split = serde_json::Map::new();
         for (split, ds) in [("train", &train), ("heldout", &heldout)] {
-            let (counts, _) = eval::score(Arc::clone(enc), *t, ds, &embeddings).await?;
+            let (counts, intents) = eval::score(Arc::clone(enc), *t, ds, &embeddings).await?;
+            if args.verbose {
+                let cases: std::collections::HashMap<&str, &eval::Case> = ds
+                    .iter()
+                    .flat_map(|d| d.cases.iter())
+                    .map(|c| (c.id.as_str(), c))
+                    .collect();
+                for (id, intent) in &intents {
+                    if let Some(case) = cases.get(id.as_str()) {
+                        lines.extend(
+                            eval::explain(case, intent)
+                                .into_iter()
+                                .map(|l| format!("      {name} {l}")),
+                        );
+                    }
+                }
+            }
             let s = counts.scores();
             lines.push(row(&format!("{name} [{split}]"), &s));
             per_split.insert(split.into(), serde_json::to_value(&s)?);
@@ -241,7 +258,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         }
         per_split.insert(
             "thresholds".into(),
-            json!({"grant": t.grant, "read": t.read, "second_margin": t.second_margin}),
+            json!({"grant": t.grant, "read": t.read, "second_margin": t.second_margin, "read_margin": t.read_margin}),
         );
         report.insert(name.clone(), Value::Object(per_split));
     }

@@ -155,6 +155,10 @@ pub struct ModelArgs {
     /// this probability margin of the best (0 disables).
     #[arg(long, env = "TELOS_SECOND_MARGIN", default_value_t = 0.0)]
     pub second_margin: f32,
+    /// An action clause is a lookup only when its best read-only tool beats
+    /// its best side-effecting tool by more than this margin.
+    #[arg(long, env = "TELOS_READ_MARGIN", default_value_t = 0.0)]
+    pub read_margin: f32,
     /// How intents that delegate to instructions in data are enforced.
     #[arg(long, env = "TELOS_OPEN_ENDED", value_enum, default_value_t = OpenEndedArg::RequireApproval)]
     pub open_ended: OpenEndedArg,

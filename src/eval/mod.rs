@@ -332,6 +332,82 @@ impl Counts {
     }
 }
 
+/// What a case got wrong, one line each (for `telos eval --verbose`).
+pub fn explain(case: &Case, intent: &Intent) -> Vec<String> {
+    let mut out = Vec::new();
+    let exp = &case.file.expected;
+    let granted: BTreeSet<&str> = intent.granted().collect();
+    let expected: BTreeSet<&str> = exp.tools.iter().map(String::as_str).collect();
+    let missing: Vec<&&str> = expected.difference(&granted).collect();
+    let extra: Vec<&&str> = granted.difference(&expected).collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        let clauses: Vec<String> = intent
+            .clauses
+            .iter()
+            .map(|c| format!("{}:{}", c.speech_act.as_str(), c.text))
+            .collect();
+        let scored: Vec<String> = intent
+            .tools
+            .iter()
+            .map(|t| format!("{}({:?} {:.2})", t.name, t.role, t.score))
+            .collect();
+        out.push(format!(
+            "{} TOOLS missing {:?} extra {:?} | {:?} | clauses {:?} | tools {:?}",
+            case.id, missing, extra, case.file.prompt, clauses, scored
+        ));
+    }
+    if intent.speech_act != exp.speech_act {
+        out.push(format!(
+            "{} ACT expected {} got {}",
+            case.id,
+            exp.speech_act.as_str(),
+            intent.speech_act.as_str()
+        ));
+    }
+    let chars: Vec<char> = case.file.prompt.chars().collect();
+    let text = |s: usize, e: usize| {
+        chars[s.min(chars.len())..e.min(chars.len())]
+            .iter()
+            .collect::<String>()
+    };
+    for &(l, s, e) in &case.spans {
+        if !intent
+            .entities
+            .iter()
+            .any(|p| p.label == l && p.start == s && p.end == e)
+        {
+            let near: Vec<String> = intent
+                .entities
+                .iter()
+                .filter(|p| p.start < e && s < p.end)
+                .map(|p| format!("{}:{}", p.label.as_str(), p.text))
+                .collect();
+            out.push(format!(
+                "{} ENT missed {}:{} (got {:?})",
+                case.id,
+                l.as_str(),
+                text(s, e),
+                near
+            ));
+        }
+    }
+    for p in &intent.entities {
+        if !case
+            .spans
+            .iter()
+            .any(|&(l, s, e)| p.label == l && p.start < e && s < p.end)
+        {
+            out.push(format!(
+                "{} ENT extra {}:{}",
+                case.id,
+                p.label.as_str(),
+                p.text
+            ));
+        }
+    }
+    out
+}
+
 /// An encoder that remembers its answers, so threshold sweeps and
 /// repeated runs pay for each forward pass once.
 pub struct CachedEncoder {
@@ -494,14 +570,25 @@ pub async fn tune(
     embeddings: &HashMap<String, CatalogEmbeddings>,
 ) -> Result<(MatchThresholds, Scores), EvalError> {
     let mut best: Option<(MatchThresholds, Scores)> = None;
-    let grid: Vec<f32> = (1..20).map(|i| i as f32 * 0.05).collect();
-    for &grant in &grid {
-        for margin in [0.0f32, 0.02, 0.05, 0.1] {
-            let t = MatchThresholds {
-                grant,
-                read: grant,
-                second_margin: margin,
-            };
+    let grid = [
+        0.01f32, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7,
+    ];
+    let settings = grid.iter().flat_map(|&grant| {
+        [0.05f32, 0.1, 0.3, 0.5].into_iter().flat_map(move |read| {
+            [0.0f32, 0.1, 0.2].into_iter().flat_map(move |read_margin| {
+                [0.0f32, 0.03, 0.1]
+                    .into_iter()
+                    .map(move |second_margin| MatchThresholds {
+                        grant,
+                        read,
+                        second_margin,
+                        read_margin,
+                    })
+            })
+        })
+    });
+    {
+        for t in settings {
             let (counts, _) = score(Arc::clone(&encoder), t, domains, embeddings).await?;
             let s = counts.scores();
             let better = best.as_ref().is_none_or(|(_, b)| {

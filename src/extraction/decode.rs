@@ -62,95 +62,118 @@ pub struct Span {
     pub score: f32,
 }
 
-fn is_word_byte(text: &str, at: usize) -> bool {
-    text[at..]
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_alphanumeric() || c == '\'' || c == '@')
+/// Characters trimmed from the ends of a word: punctuation that ends a
+/// sentence or wraps a phrase, never part of an entity.
+const LEADING: &[char] = &['"', '\'', '(', '[', '{', '“', '‘', '«', '¿', '¡'];
+const TRAILING: &[char] = &[
+    '.', ',', ';', ':', '!', '?', '"', '\'', ')', ']', '}', '”', '’', '»', '…',
+];
+
+/// The words of `text` (whitespace-separated, wrapping punctuation and a
+/// possessive `'s` trimmed), as byte ranges.
+pub fn words(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut push = |s: usize, e: usize, out: &mut Vec<(usize, usize)>| {
+        let w = &text[s..e];
+        let lead = w.len() - w.trim_start_matches(LEADING).len();
+        let mut core = &w[lead..];
+        loop {
+            let before = core.len();
+            core = core.trim_end_matches(TRAILING);
+            for poss in ["'s", "’s"] {
+                if core.len() > poss.len() + 1 && core.ends_with(poss) {
+                    core = &core[..core.len() - poss.len()];
+                }
+            }
+            if core.len() == before {
+                break;
+            }
+        }
+        if !core.is_empty() {
+            out.push((s + lead, s + lead + core.len()));
+        }
+    };
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                push(s, i, &mut out);
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        push(s, text.len(), &mut out);
+    }
+    out
 }
 
-fn prev_is_word_byte(text: &str, at: usize) -> bool {
-    text[..at]
-        .chars()
-        .next_back()
-        .is_some_and(|c| c.is_alphanumeric())
-}
-
-/// Decodes per-token BIO logits into entity spans. `offsets` are the byte
-/// ranges of the tokens (`None` for special tokens); a span that starts or
-/// ends inside a word is widened to the whole word.
+/// Decodes per-token BIO logits into entity spans, word by word: a word
+/// takes the tag of its first token (so `checkout-api` or `v2.14.0` stay
+/// whole), `B-X`/`I-X` words extend a span of `X`, and two spans of the same
+/// label separated only by a space are one (`Saoirse` `Mulcahy`). `offsets`
+/// are the byte ranges of the tokens (`None` for special tokens).
 pub fn decode_entities(
     text: &str,
     offsets: &[Option<(usize, usize)>],
     logits: &[Vec<f32>],
     tags: &[Tag],
 ) -> Vec<Span> {
-    struct Open {
-        label: EntityLabel,
-        start: usize,
-        end: usize,
-        scores: Vec<f32>,
-    }
-    let mut spans = Vec::new();
-    let mut open: Option<Open> = None;
-    let close = |open: &mut Option<Open>, spans: &mut Vec<Span>| {
-        if let Some(o) = open.take() {
-            let score = o.scores.iter().sum::<f32>() / o.scores.len() as f32;
-            spans.push(Span {
-                label: o.label,
-                start: o.start,
-                end: o.end,
-                score,
-            });
+    let tokens: Vec<((usize, usize), &Vec<f32>)> = offsets
+        .iter()
+        .zip(logits)
+        .filter_map(|(o, l)| o.map(|o| (o, l)))
+        .collect();
+    let mut spans: Vec<(Span, Vec<f32>)> = Vec::new();
+    let mut open = false;
+    let mut next_token = 0usize;
+    for (ws, we) in words(text) {
+        while next_token < tokens.len() && tokens[next_token].0.1 <= ws {
+            next_token += 1;
         }
-    };
-    for (offset, row) in offsets.iter().zip(logits) {
-        let Some((start, end)) = *offset else {
-            close(&mut open, &mut spans);
+        let Some(&((ts, _), row)) = tokens.get(next_token).filter(|((ts, _), _)| *ts < we) else {
+            // Truncated away, or punctuation only.
+            open = false;
             continue;
         };
+        let _ = ts;
         let probs = softmax(row);
         let (best, p) = argmax(&probs);
-        let tag = tags.get(best).copied().unwrap_or(Tag::O);
-        // A sub-word token continues the word it belongs to.
-        let inside_word = open.as_ref().is_some_and(|o| o.end == start)
-            && start > 0
-            && prev_is_word_byte(text, start)
-            && is_word_byte(text, start);
-        match (tag, open.as_mut()) {
-            (_, Some(o)) if inside_word => {
-                o.end = end;
-                o.scores.push(p);
-            }
-            (Tag::I(l), Some(o)) if o.label == l => {
-                o.end = end;
-                o.scores.push(p);
-            }
-            (Tag::O, _) => close(&mut open, &mut spans),
-            (Tag::B(l) | Tag::I(l), _) => {
-                close(&mut open, &mut spans);
-                open = Some(Open {
-                    label: l,
-                    start,
-                    end,
-                    scores: vec![p],
+        match tags.get(best).copied().unwrap_or(Tag::O) {
+            Tag::O => open = false,
+            Tag::B(label) | Tag::I(label) => {
+                let adjacent = spans.last().is_some_and(|(s, _)| {
+                    s.label == label && text[s.end..ws].chars().all(|c| c == ' ')
                 });
+                if (open || adjacent)
+                    && let Some((s, scores)) = spans.last_mut().filter(|(s, _)| s.label == label)
+                {
+                    s.end = we;
+                    scores.push(p);
+                } else {
+                    spans.push((
+                        Span {
+                            label,
+                            start: ws,
+                            end: we,
+                            score: p,
+                        },
+                        vec![p],
+                    ));
+                }
+                open = true;
             }
-        }
-    }
-    close(&mut open, &mut spans);
-    for s in &mut spans {
-        while s.start > 0 && prev_is_word_byte(text, s.start) && is_word_byte(text, s.start) {
-            s.start -= text[..s.start]
-                .chars()
-                .next_back()
-                .map_or(1, char::len_utf8);
-        }
-        while s.end < text.len() && prev_is_word_byte(text, s.end) && is_word_byte(text, s.end) {
-            s.end += text[s.end..].chars().next().map_or(1, char::len_utf8);
         }
     }
     spans
+        .into_iter()
+        .map(|(mut s, scores)| {
+            s.score = scores.iter().sum::<f32>() / scores.len() as f32;
+            s
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -212,17 +235,37 @@ mod tests {
     }
 
     #[test]
-    fn widens_spans_to_whole_words() {
-        // "Parisian" tokenised as "par" "##isian" with only the first tagged.
-        let text = "to Parisian";
-        let offsets = vec![Some((0, 2)), Some((3, 6)), Some((6, 11))];
-        let logits = vec![onehot(0), onehot(3), onehot(0)];
+    fn a_word_takes_the_tag_of_its_first_token() {
+        // "checkout-api" tokenised as "checkout" "-" "api", tagged differently.
+        let text = "deploy checkout-api now";
+        let offsets = vec![
+            Some((0, 6)),
+            Some((7, 15)),
+            Some((15, 16)),
+            Some((16, 19)),
+            Some((20, 23)),
+        ];
+        let logits = vec![onehot(1), onehot(3), onehot(0), onehot(1), onehot(0)];
         let spans = decode_entities(text, &offsets, &logits, &tags());
-        assert_eq!(&text[spans[0].start..spans[0].end], "Parisian");
-        // A span whose first tag lands mid-word is widened backwards.
-        let logits = vec![onehot(0), onehot(0), onehot(3)];
+        assert_eq!(spans.len(), 2);
+        assert_eq!(&text[spans[1].start..spans[1].end], "checkout-api");
+    }
+
+    #[test]
+    fn same_label_words_next_to_each_other_are_one_span() {
+        // Two B-LOCATION words in a row, then punctuation.
+        let text = "to San Mateo, then";
+        let offsets = vec![
+            Some((0, 2)),
+            Some((3, 6)),
+            Some((7, 12)),
+            Some((12, 13)),
+            Some((14, 18)),
+        ];
+        let logits = vec![onehot(0), onehot(3), onehot(3), onehot(0), onehot(0)];
         let spans = decode_entities(text, &offsets, &logits, &tags());
-        assert_eq!(&text[spans[0].start..spans[0].end], "Parisian");
+        assert_eq!(spans.len(), 1);
+        assert_eq!(&text[spans[0].start..spans[0].end], "San Mateo");
     }
 
     #[test]
@@ -233,5 +276,12 @@ mod tests {
         let spans = decode_entities(text, &offsets, &logits, &tags());
         assert_eq!(spans.len(), 2);
         assert_eq!(spans[1].label, EntityLabel::Location);
+    }
+
+    #[test]
+    fn words_drop_wrapping_punctuation_and_possessives() {
+        let text = "(Linnea Berg's) \"v2.14.0\", $84,000.";
+        let got: Vec<&str> = words(text).into_iter().map(|(s, e)| &text[s..e]).collect();
+        assert_eq!(got, vec!["Linnea", "Berg", "v2.14.0", "$84,000"]);
     }
 }

@@ -130,6 +130,8 @@ fn cuts_only_after_connectors() {
     };
     let p = "send Bob the file I asked you to find";
     assert!(action_cuts(p, 0, &[a(0, 4), a(33, 37)]).is_empty());
+    let p = "lock the front door, turn off the lights";
+    assert_eq!(action_cuts(p, 0, &[a(0, 4), a(21, 29)]), vec![(19, 21)]);
     let p = "find the invoice and pay it";
     assert_eq!(action_cuts(p, 0, &[a(0, 4), a(21, 24)]), vec![(16, 21)]);
 }

@@ -22,6 +22,9 @@ pub struct MatchThresholds {
     /// A second side-effecting entry of the same clause is granted when its
     /// probability is at least `grant` and within this margin of the best.
     pub second_margin: f32,
+    /// An action clause is read as a lookup only when its best read-only
+    /// entry beats its best side-effecting one by more than this margin.
+    pub read_margin: f32,
 }
 
 impl Default for MatchThresholds {
@@ -30,9 +33,14 @@ impl Default for MatchThresholds {
             grant: 0.5,
             read: 0.5,
             second_margin: 0.0,
+            read_margin: 0.0,
         }
     }
 }
+
+/// Relevance a side-effecting entry needs to be granted to a clause read as
+/// a delegation (which usually names no action of its own).
+pub const DELEGATION_GRANT: f32 = 0.6;
 
 /// Dot product (embeddings are L2-normalised, so this is the cosine).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -78,8 +86,7 @@ pub fn match_clause(
         SpeechAct::Action => {
             let best_write = writes.first().copied().filter(|(_, p)| *p >= t.grant);
             // A clause whose best match is a read is a lookup, whatever its act.
-            let read_wins =
-                matches!((best_read, best_write), (Some((_, r)), Some((_, w))) if r > w);
+            let read_wins = matches!((best_read, best_write), (Some((_, r)), Some((_, w))) if r > w + t.read_margin);
             if let (Some((i, p)), false) = (best_write, read_wins) {
                 out.push(grant(i, p, ToolRole::Requested));
                 if let Some(&(j, q)) = writes.get(1)
@@ -101,6 +108,15 @@ pub fn match_clause(
             }
         }
         SpeechAct::Delegation => {
+            // A clause that names its own action ("react with ✓ to the last
+            // message") is granted it when the match is strong; the data it
+            // delegates to still makes the intent open-ended.
+            if let Some(&(i, p)) = writes
+                .first()
+                .filter(|(_, p)| *p >= t.grant.max(DELEGATION_GRANT))
+            {
+                out.push(grant(i, p, ToolRole::Requested));
+            }
             if let Some((r, q)) = best_read {
                 out.push(grant(r, q, ToolRole::Supporting));
             }

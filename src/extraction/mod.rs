@@ -574,11 +574,15 @@ fn action_cuts(prompt: &str, seg_start: usize, spans: &[Span]) -> Vec<(usize, us
         let Some(conn) = CONNECTORS
             .iter()
             .filter(|c| {
+                // A word connector must stand alone ("and", not "brand");
+                // a punctuation connector needs no boundary ("door, turn").
+                let punctuation = !c.starts_with(|ch: char| ch.is_alphanumeric());
                 lower.ends_with(*c)
-                    && lower[..lower.len() - c.len()]
-                        .chars()
-                        .next_back()
-                        .is_none_or(|ch| !ch.is_alphanumeric())
+                    && (punctuation
+                        || lower[..lower.len() - c.len()]
+                            .chars()
+                            .next_back()
+                            .is_none_or(|ch| !ch.is_alphanumeric()))
             })
             .max_by_key(|c| c.len())
         else {

@@ -79,7 +79,7 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
         ),
         p(
             EntityLabel::Money,
-            r"(?i)(?:[$€£¥₹]\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion)\b)?|\b(?:usd|eur|gbp|chf|jpy|cad|aud|inr)\s?\d[\d,]*(?:\.\d+)?|\b\d[\d,]*(?:\.\d+)?\s?(?:usd|eur|gbp|chf|jpy|cad|aud|inr|dollars?|euros?|pounds?|bucks|yen|francs?|rupees?)\b)",
+            r"(?i)(?:[$€£¥₹]\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion)\b)?|\b(?:usd|eur|gbp|chf|jpy|cad|aud|inr)\s?\d(?:[\d,]*\d)?(?:\.\d+)?|\b\d(?:[\d,]*\d)?(?:\.\d+)?\s?(?:usd|eur|gbp|chf|jpy|cad|aud|inr|dollars?|euros?|pounds?|bucks|yen|francs?|rupees?)\b)",
             always,
         ),
         p(
@@ -208,6 +208,10 @@ mod tests {
             vec![(EntityLabel::Phone, "(212) 555-0199")]
         );
         assert!(found("order 12345 of 3 items").is_empty());
+        assert_eq!(
+            found("a $84,000, then"),
+            vec![(EntityLabel::Money, "$84,000")]
+        );
     }
 
     #[test]
