@@ -24,6 +24,74 @@ fn enough_digits(s: &str) -> bool {
     (9..=15).contains(&digits)
 }
 
+/// An identifier of a record: `#1234`, or an upper-case code with a digit
+/// (`PROJ-451`, `INV-2024-017`, `D-20931`, `2JD8XN`).
+fn id_shaped(s: &str) -> bool {
+    if let Some(rest) = s.strip_prefix('#') {
+        return rest.starts_with(|c: char| c.is_ascii_digit());
+    }
+    s.len() >= 4
+        && s.chars().any(|c| c.is_ascii_digit())
+        && s.chars().any(|c| c.is_ascii_uppercase())
+        && !s.chars().any(|c| c.is_lowercase())
+}
+
+/// Units and counted things after a number (`8 replicas`, `3 nights`,
+/// `10 GB`); durations are dates, not quantities.
+fn counted(s: &str) -> bool {
+    const UNITS: &[&str] = &[
+        "gb", "mb", "tb", "kb", "gib", "mib", "kg", "g", "lb", "lbs", "km", "mi", "m", "cm", "mm",
+        "l", "ml", "oz", "x", "pcs", "px",
+    ];
+    const NOT_COUNTS: &[&str] = &[
+        "seconds", "minutes", "hours", "days", "weeks", "months", "years", "mins", "secs", "hrs",
+        "dollars", "euros", "pounds", "bucks", "francs", "rupees", "am", "pm", "percent",
+    ];
+    let unit = s
+        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ',')
+        .trim()
+        .to_lowercase();
+    UNITS.contains(&unit.as_str())
+        || (unit.len() >= 4 && unit.ends_with('s') && !NOT_COUNTS.contains(&unit.as_str()))
+}
+
+/// Nouns that name the kind of record an identifier belongs to; the guide
+/// keeps them in the span ("order #A1234", "ticket PROJ-451").
+const RECORD_NOUNS: &[&str] = &[
+    "order",
+    "ticket",
+    "invoice",
+    "deal",
+    "booking",
+    "issue",
+    "case",
+    "claim",
+    "incident",
+    "run",
+    "build",
+    "pr",
+    "ref",
+    "reference",
+    "item",
+    "task",
+    "bug",
+    "story",
+    "epic",
+    "release",
+    "version",
+    "job",
+    "request",
+    "transaction",
+    "payment",
+    "confirmation",
+    "reservation",
+    "policy",
+    "shipment",
+    "tracking",
+    "quote",
+    "contract",
+];
+
 /// ISO 13616 IBAN check: move the first four characters to the end, map
 /// letters to 10..35 and take the number mod 97; valid IBANs give 1.
 pub fn iban_valid(s: &str) -> bool {
@@ -83,9 +151,19 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             always,
         ),
         p(
+            EntityLabel::Resource,
+            r"#\d[\d-]*\b|\b[A-Za-z0-9]+(?:[-_/.][A-Za-z0-9]+)*\b",
+            id_shaped,
+        ),
+        p(
             EntityLabel::Phone,
             r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\b\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}\b",
             enough_digits,
+        ),
+        p(
+            EntityLabel::Quantity,
+            r"\b\d+(?:[.,]\d+)?\s?[A-Za-z]+\b",
+            counted,
         ),
     ]
     .into_iter()
@@ -111,6 +189,21 @@ pub fn find_shaped(text: &str) -> Vec<Span> {
                 end: m.end(),
                 score: 1.0,
             });
+        }
+    }
+    for s in &mut out {
+        if s.label != EntityLabel::Resource {
+            continue;
+        }
+        let before = text[..s.start].trim_end_matches(' ');
+        if before.len() + 1 != s.start {
+            continue;
+        }
+        let word_start = before
+            .rfind(|c: char| !c.is_alphanumeric())
+            .map_or(0, |i| i + 1);
+        if RECORD_NOUNS.contains(&before[word_start..].to_lowercase().as_str()) {
+            s.start = word_start;
         }
     }
     out.sort_by_key(|s| s.start);
@@ -207,11 +300,36 @@ mod tests {
             found("ring (212) 555-0199"),
             vec![(EntityLabel::Phone, "(212) 555-0199")]
         );
-        assert!(found("order 12345 of 3 items").is_empty());
+        assert_eq!(
+            found("order 12345 of 3 items"),
+            vec![(EntityLabel::Quantity, "3 items")]
+        );
+        assert_eq!(
+            found("scale to 8 replicas in 2 weeks"),
+            vec![(EntityLabel::Quantity, "8 replicas")]
+        );
         assert_eq!(
             found("a $84,000, then"),
             vec![(EntityLabel::Money, "$84,000")]
         );
+    }
+
+    #[test]
+    fn finds_record_identifiers_with_their_kind() {
+        assert_eq!(
+            found("close PROJ-451 and refund order #302-556677 for deal D-20931"),
+            vec![
+                (EntityLabel::Resource, "PROJ-451"),
+                (EntityLabel::Resource, "order #302-556677"),
+                (EntityLabel::Resource, "deal D-20931"),
+            ]
+        );
+        assert_eq!(
+            found("booking 2JD8XN"),
+            vec![(EntityLabel::Resource, "booking 2JD8XN")]
+        );
+        assert!(found("in Q3 at the UN with COVID").is_empty());
+        assert!(found("us-west-2").is_empty());
     }
 
     #[test]
