@@ -12,5 +12,6 @@ mod api_workflows;
 mod authzen;
 mod common;
 mod crash;
+mod model;
 mod server;
 mod storage_model;
