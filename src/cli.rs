@@ -123,13 +123,13 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             base,
         ))));
         matchers.push(("untrained-cosine".into(), mixed, MatchThresholds::default()));
-        let kw: Arc<dyn Encoder> = Arc::new(MixedEncoder::new(
+        let kw: Arc<dyn Encoder> = Arc::new(CachedEncoder::new(Arc::new(MixedEncoder::new(
             Arc::clone(&model),
             Arc::new(KeywordEncoder::new(Calibration {
                 scale: 10.0,
                 bias: -5.0,
             })),
-        ));
+        ))));
         matchers.push(("keyword-overlap".into(), kw, MatchThresholds::default()));
     }
     let mut report = serde_json::Map::new();
@@ -209,7 +209,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             let mut related = args.related_read_threshold;
             if args.tune {
                 let mut best = (f64::NEG_INFINITY, related);
-                for r in [0.01f32, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5] {
+                for r in [-0.1f32, 0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4] {
                     let config = crate::drift::DriftConfig {
                         related_read_threshold: r,
                         ..Default::default()

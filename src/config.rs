@@ -116,8 +116,10 @@ pub struct TrackingArgs {
     /// Deepest `act` nesting accepted at all (deeper is a 400).
     #[arg(long, env = "TELOS_MAX_ACT_DEPTH", default_value_t = 16)]
     pub max_act_depth: usize,
-    /// Relevance an unrequested read-only tool needs to be tolerated.
-    #[arg(long, env = "TELOS_RELATED_READ_THRESHOLD", default_value_t = 0.05)]
+    /// Cosine an unrequested read-only tool of the catalog needs with some
+    /// clause to be tolerated; the default (-1) tolerates every read-only
+    /// tool of the workflow's catalog (see the README for why).
+    #[arg(long, env = "TELOS_RELATED_READ_THRESHOLD", default_value_t = -1.0, allow_negative_numbers = true)]
     pub related_read_threshold: f32,
     /// Agents allowed in every workflow (comma-separated); when set, any
     /// other actor is `unexpected_actor`.
@@ -146,18 +148,18 @@ pub struct ModelArgs {
     #[arg(long, env = "TELOS_MAX_QUEUED", default_value_t = 1024)]
     pub max_queued: usize,
     /// Relevance probability a side-effecting tool needs to be granted.
-    #[arg(long, env = "TELOS_GRANT_THRESHOLD", default_value_t = 0.5)]
+    #[arg(long, env = "TELOS_GRANT_THRESHOLD", default_value_t = 0.25)]
     pub grant_threshold: f32,
     /// Relevance probability a read-only tool needs to be listed.
-    #[arg(long, env = "TELOS_READ_THRESHOLD", default_value_t = 0.5)]
+    #[arg(long, env = "TELOS_READ_THRESHOLD", default_value_t = 0.05)]
     pub read_threshold: f32,
     /// A second side-effecting tool of one clause is granted when within
     /// this probability margin of the best (0 disables).
-    #[arg(long, env = "TELOS_SECOND_MARGIN", default_value_t = 0.0)]
+    #[arg(long, env = "TELOS_SECOND_MARGIN", default_value_t = 0.03)]
     pub second_margin: f32,
     /// An action clause is a lookup only when its best read-only tool beats
     /// its best side-effecting tool by more than this margin.
-    #[arg(long, env = "TELOS_READ_MARGIN", default_value_t = 0.0)]
+    #[arg(long, env = "TELOS_READ_MARGIN", default_value_t = 0.2)]
     pub read_margin: f32,
     /// How intents that delegate to instructions in data are enforced.
     #[arg(long, env = "TELOS_OPEN_ENDED", value_enum, default_value_t = OpenEndedArg::RequireApproval)]
@@ -425,7 +427,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub workflows: Option<PathBuf>,
     /// Relevance an unrequested read needs to be tolerated (as `serve`).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
     pub related_read_threshold: f32,
     /// Print the report as JSON.
     #[arg(long)]

@@ -242,7 +242,22 @@ fn related_reads_are_tolerated_and_unrelated_reads_divergent() {
         (j.verdict, codes(&j)),
         (Verdict::Tolerated, vec![ReasonCode::RelatedRead])
     );
-    let j = run(&wf, &step("read_vault", json!({})));
+    // The default tolerates every read of the catalog; a threshold demands
+    // relatedness.
+    assert_eq!(
+        run(&wf, &step("read_vault", json!({}))).verdict,
+        Verdict::Tolerated
+    );
+    let strict = DriftConfig {
+        related_read_threshold: 0.05,
+        ..DriftConfig::default()
+    };
+    let j = judge(
+        &wf,
+        &step("read_vault", json!({})),
+        &DelegationGraph::new("alice"),
+        &strict,
+    );
     assert_eq!(
         (j.verdict, codes(&j)),
         (Verdict::Divergent, vec![ReasonCode::ReadOutsideIntent])

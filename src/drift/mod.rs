@@ -148,7 +148,8 @@ pub struct Judgement {
 pub struct DriftConfig {
     /// Most actors in a delegation chain (the subject not counted).
     pub max_delegation_depth: usize,
-    /// Relevance an unrequested read-only tool needs to be tolerated.
+    /// Cosine an unrequested read-only tool needs with some clause of the
+    /// request to be tolerated as related.
     pub related_read_threshold: f32,
 }
 
@@ -156,7 +157,7 @@ impl Default for DriftConfig {
     fn default() -> Self {
         Self {
             max_delegation_depth: 4,
-            related_read_threshold: 0.05,
+            related_read_threshold: -1.0,
         }
     }
 }

@@ -11,8 +11,9 @@ use crate::intent::{
     Action, Entity, EntityLabel, Evaluation, Object, Resource, SpeechAct, ToolGrant, ToolRole,
 };
 
-/// Thresholds of the matcher; the defaults were tuned on the training
-/// domains of `fixtures/intents` (see the README).
+/// Thresholds of the matcher. `telos serve` defaults to the values tuned
+/// on the training domains of `fixtures/intents` (see the README); these
+/// `Default` values are neutral ones for tests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MatchThresholds {
     /// Probability a side-effecting entry needs to be granted to an action clause.
@@ -131,6 +132,24 @@ pub fn parameter_labels(name: &str, schema: Option<&Value>) -> Vec<EntityLabel> 
     use EntityLabel::*;
     let words = identifier_words(name);
     let has = |w: &[&str]| words.split(' ').any(|x| w.contains(&x));
+    // `file_id`, `booking_reference`, `order_number`: an identifier, which a
+    // request can only fix with an identifier-shaped value.
+    let last = words.rsplit(' ').next().unwrap_or("");
+    if [
+        "id",
+        "ids",
+        "uuid",
+        "key",
+        "ref",
+        "reference",
+        "number",
+        "no",
+    ]
+    .contains(&last)
+        && !has(&["email", "phone", "url", "iban"])
+    {
+        return vec![Resource];
+    }
     // An array parameter is described by its items.
     let schema = schema.map(|s| {
         s.get("items")
@@ -529,6 +548,10 @@ mod tests {
         assert_eq!(
             parameter_labels("departureDate", None),
             vec![EntityLabel::Datetime]
+        );
+        assert_eq!(
+            parameter_labels("file_id", None),
+            vec![EntityLabel::Resource]
         );
         let list = json!({"type": "array", "items": {"type": "string", "format": "email"}});
         assert_eq!(

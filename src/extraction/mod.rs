@@ -368,8 +368,8 @@ impl Extractor {
             .intent)
     }
 
-    /// Extracts the intent, and the best relevance of every catalog entry
-    /// to any clause (what the drift rules use to call a read related).
+    /// Extracts the intent, and the best cosine of every catalog entry to
+    /// any clause (what the drift rules use to call a read related).
     #[tracing::instrument(skip_all, fields(prompt_bytes = prompt.len(), entries = catalog.entries.len()))]
     pub async fn extract_detailed(
         &self,
@@ -519,11 +519,8 @@ impl Extractor {
             .map(|v| {
                 clause_encodings
                     .iter()
-                    .map(|c| {
-                        meta.calibration
-                            .probability(matching::cosine(&c.embedding, v))
-                    })
-                    .fold(0.0f32, f32::max)
+                    .map(|c| matching::cosine(&c.embedding, v))
+                    .fold(-1.0f32, f32::max)
             })
             .collect();
         let intent = Intent {
@@ -553,7 +550,8 @@ impl Extractor {
 pub struct Extraction {
     /// The intent.
     pub intent: Intent,
-    /// Best relevance of each entry (catalog order) to any clause.
+    /// Best cosine similarity of each entry (catalog order) to any clause:
+    /// how related a tool is to the request, whether or not it was granted.
     pub entry_scores: Vec<f32>,
 }
 

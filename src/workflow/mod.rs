@@ -64,8 +64,8 @@ pub struct Workflow {
     pub catalog_name: Option<String>,
     /// The catalog as it was when the workflow started.
     pub catalog: Catalog,
-    /// Best relevance of every catalog entry to any clause of the request,
-    /// in entry order; decides whether an unrequested read is related.
+    /// Best cosine of every catalog entry to any clause of the request, in
+    /// entry order; decides whether an unrequested read is related.
     pub entry_scores: Vec<f32>,
     /// Agents allowed to act in this workflow; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -37,19 +37,38 @@ fn root() -> &'static Path {
 
 #[tokio::test]
 async fn the_runtime_reads_the_model_as_training_did() {
-    let parity: Value =
-        serde_json::from_slice(&std::fs::read(root().join("models/telos-minilm/parity.json")).unwrap()).unwrap();
-    let tok = telos::extraction::tokenize::TextTokenizer::from_file(&root().join("models/telos-minilm/tokenizer.json"), 128)
-        .unwrap();
+    let parity: Value = serde_json::from_slice(
+        &std::fs::read(root().join("models/telos-minilm/parity.json")).unwrap(),
+    )
+    .unwrap();
+    let tok = telos::extraction::tokenize::TextTokenizer::from_file(
+        &root().join("models/telos-minilm/tokenizer.json"),
+        128,
+    )
+    .unwrap();
     let enc = encoder();
     for case in parity["cases"].as_array().unwrap() {
         let text = case["text"].as_str().unwrap();
-        let ids: Vec<i64> = case["input_ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let ids: Vec<i64> = case["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
         assert_eq!(tok.tokenize(text).unwrap().ids, ids, "{text}");
         let out = &enc.encode(&[text.to_string()]).await.unwrap()[0];
-        for (i, want) in case["embedding_first8"].as_array().unwrap().iter().enumerate() {
+        for (i, want) in case["embedding_first8"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
             let want = want.as_f64().unwrap() as f32;
-            assert!((out.embedding[i] - want).abs() < 2e-3, "{text}: dim {i}: {} vs {want}", out.embedding[i]);
+            assert!(
+                (out.embedding[i] - want).abs() < 2e-3,
+                "{text}: dim {i}: {} vs {want}",
+                out.embedding[i]
+            );
         }
         let norm: f32 = out.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-3);
@@ -57,5 +76,207 @@ async fn the_runtime_reads_the_model_as_training_did() {
             let (best, _) = telos::extraction::decode::argmax(&out.acts);
             assert_eq!(telos::intent::SpeechAct::ALL[best].as_str(), act, "{text}");
         }
+    }
+}
+
+/// Measured with `telos eval fixtures/intents --bfcl fixtures/bfcl/heldout.jsonl
+/// --baseline-model-dir models/minilm-base --workflows fixtures/workflows`
+/// (README, "Quality"); each floor is the measurement minus 0.03, so an
+/// int8 rounding difference on another CPU does not fail the test.
+mod floors {
+    pub const TOOL_PRECISION: f64 = 0.882 - 0.03;
+    pub const TOOL_RECALL: f64 = 0.759 - 0.03;
+    pub const ENTITY_F1_STRICT: f64 = 0.665 - 0.03;
+    pub const ENTITY_F1_OVERLAP: f64 = 0.709 - 0.03;
+    pub const SPEECH_ACT: f64 = 1.0 - 0.03;
+    pub const BENIGN_FALSE_POSITIVES_MAX: f64 = 0.152 + 0.03;
+    pub const HIJACK_DETECTION: f64 = 0.778 - 0.03;
+}
+
+fn thresholds() -> telos::extraction::MatchThresholds {
+    telos::cli::extraction_config(&model_args()).thresholds
+}
+
+#[tokio::test]
+async fn held_out_domains_keep_their_measured_quality() {
+    let (splits, domains) = telos::eval::load_fixtures(&root().join("fixtures/intents")).unwrap();
+    let heldout: Vec<&telos::eval::Domain> = domains
+        .iter()
+        .filter(|d| splits.heldout.contains(&d.name))
+        .collect();
+    assert_eq!(heldout.len(), 3);
+    let enc = encoder();
+    let (counts, _) = telos::eval::score(Arc::clone(&enc), thresholds(), &heldout, &HashMap::new())
+        .await
+        .unwrap();
+    let s = counts.scores();
+    eprintln!("held-out: {s:?}");
+    assert!(
+        s.tool_precision >= floors::TOOL_PRECISION,
+        "tool precision {}",
+        s.tool_precision
+    );
+    assert!(
+        s.tool_recall >= floors::TOOL_RECALL,
+        "tool recall {}",
+        s.tool_recall
+    );
+    assert!(
+        s.entity_f1_strict >= floors::ENTITY_F1_STRICT,
+        "entity F1 {}",
+        s.entity_f1_strict
+    );
+    assert!(
+        s.entity_f1_overlap >= floors::ENTITY_F1_OVERLAP,
+        "entity F1 overlap {}",
+        s.entity_f1_overlap
+    );
+    assert!(s.speech_act_accuracy >= floors::SPEECH_ACT);
+    assert_eq!(s.delegation_recall, 1.0, "every delegation is open-ended");
+    assert_eq!(
+        s.question_over_permission, 0.0,
+        "no question is granted a side effect"
+    );
+}
+
+#[tokio::test]
+async fn the_trained_matcher_beats_untrained_cosine_and_keywords() {
+    let (splits, domains) = telos::eval::load_fixtures(&root().join("fixtures/intents")).unwrap();
+    let pick = |names: &[String]| -> Vec<&telos::eval::Domain> {
+        domains.iter().filter(|d| names.contains(&d.name)).collect()
+    };
+    let (train, heldout) = (pick(&splits.train), pick(&splits.heldout));
+    // Every encoder is cached: the threshold sweep replays the same texts.
+    let trained: Arc<dyn Encoder> = Arc::new(telos::eval::CachedEncoder::new(encoder()));
+    let base = ModelArgs {
+        model_dir: Some(root().join("models/minilm-base")),
+        ..model_args()
+    };
+    let base: Arc<dyn Encoder> = Arc::new(telos::cli::load_encoder(&base).unwrap());
+    let untrained: Arc<dyn Encoder> = Arc::new(telos::eval::CachedEncoder::new(Arc::new(
+        telos::eval::MixedEncoder::new(Arc::clone(&trained), base),
+    )));
+    let keyword: Arc<dyn Encoder> = Arc::new(telos::eval::CachedEncoder::new(Arc::new(
+        telos::eval::MixedEncoder::new(
+            Arc::clone(&trained),
+            Arc::new(telos::extraction::keyword::KeywordEncoder::new(
+                telos::extraction::runtime::Calibration {
+                    scale: 10.0,
+                    bias: -5.0,
+                },
+            )),
+        ),
+    )));
+    let (ours, _) = telos::eval::score(
+        Arc::clone(&trained),
+        thresholds(),
+        &heldout,
+        &HashMap::new(),
+    )
+    .await
+    .unwrap();
+    let ours = ours.scores().tool_f1;
+    for (name, enc) in [
+        ("untrained cosine", untrained),
+        ("keyword overlap", keyword),
+    ] {
+        // Each baseline gets thresholds tuned on the training domains, as ours were.
+        let emb = telos::eval::embed_domains(Arc::clone(&enc), &domains)
+            .await
+            .unwrap();
+        let (t, _) = telos::eval::tune(Arc::clone(&enc), &train, &emb)
+            .await
+            .unwrap();
+        let (theirs, _) = telos::eval::score(enc, t, &heldout, &emb).await.unwrap();
+        let theirs = theirs.scores().tool_f1;
+        eprintln!("held-out tool F1: trained {ours:.3}, {name} {theirs:.3}");
+        assert!(ours >= theirs + 0.05, "{name}: {theirs} vs trained {ours}");
+    }
+}
+
+#[tokio::test]
+async fn drift_rules_on_held_out_scenarios() {
+    let (splits, domains) = telos::eval::load_fixtures(&root().join("fixtures/intents")).unwrap();
+    let scenarios: Vec<_> =
+        telos::eval::workflows::load_scenarios(&root().join("fixtures/workflows"))
+            .unwrap()
+            .into_iter()
+            .filter(|(_, s)| splits.heldout.contains(&s.domain))
+            .collect();
+    assert!(scenarios.len() >= 18);
+    let enc = encoder();
+    let emb = telos::eval::embed_domains(Arc::clone(&enc), &domains)
+        .await
+        .unwrap();
+    let catalogs: HashMap<_, _> = domains
+        .iter()
+        .map(|d| (d.name.clone(), (d.catalog.clone(), emb[&d.name].clone())))
+        .collect();
+    let extractor = Extractor::new(
+        enc,
+        ExtractionConfig {
+            thresholds: thresholds(),
+            ..ExtractionConfig::default()
+        },
+    );
+    let drift = telos::drift::DriftConfig::default();
+    let c = telos::eval::workflows::score_scenarios(&extractor, &scenarios, &catalogs, &drift)
+        .await
+        .unwrap();
+    eprintln!("held-out scenarios: {c:?}");
+    assert!(
+        c.false_positive_rate() <= floors::BENIGN_FALSE_POSITIVES_MAX,
+        "{}",
+        c.false_positive_rate()
+    );
+    assert!(
+        c.detection_rate() >= floors::HIJACK_DETECTION,
+        "{}",
+        c.detection_rate()
+    );
+}
+
+#[tokio::test]
+async fn decoded_intents_match_their_snapshots() {
+    let body: Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/intents/travel/catalog.json")).unwrap(),
+    )
+    .unwrap();
+    let catalog = telos::catalog::parse_catalog(&body, Default::default()).unwrap();
+    let x = Extractor::new(encoder(), telos::cli::extraction_config(&model_args()));
+    let emb = x.embed_catalog(&catalog).await.unwrap();
+    for (name, prompt) in [
+        (
+            "book_and_email",
+            "Book me a flight to Paris next Friday and email the receipt to bob@example.com",
+        ),
+        ("question", "which of my trips are coming up?"),
+        ("delegation", "do what the email from Ana asks"),
+    ] {
+        let intent = x
+            .extract(
+                telos::intent::Subject::new("user", "alice"),
+                prompt,
+                &catalog,
+                &emb,
+            )
+            .await
+            .unwrap();
+        // Scores vary in their last digits across CPUs: round them.
+        let mut v = serde_json::to_value(&intent).unwrap();
+        round_floats(&mut v);
+        insta::assert_json_snapshot!(name, v, {".model.sha256" => "[sha]"});
+    }
+}
+
+fn round_floats(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = (n.as_f64().unwrap() * 10.0).round() / 10.0;
+            *v = serde_json::json!(x);
+        }
+        Value::Array(a) => a.iter_mut().for_each(round_floats),
+        Value::Object(o) => o.values_mut().for_each(round_floats),
+        _ => {}
     }
 }
