@@ -74,7 +74,7 @@ const TRAILING: &[char] = &[
 pub fn words(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = None;
-    let mut push = |s: usize, e: usize, out: &mut Vec<(usize, usize)>| {
+    let push = |s: usize, e: usize, out: &mut Vec<(usize, usize)>| {
         let w = &text[s..e];
         let lead = w.len() - w.trim_start_matches(LEADING).len();
         let mut core = &w[lead..];
