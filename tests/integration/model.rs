@@ -13,10 +13,10 @@ use telos::extraction::{Encoder, ExtractionConfig, Extractor};
 
 fn model_args() -> ModelArgs {
     let cli = <Cli as clap::Parser>::try_parse_from(["telos", "eval", "fixtures/intents"]).unwrap();
-    match cli.command {
-        Command::Eval(e) => e.model,
-        _ => unreachable!(),
-    }
+    let Command::Eval(e) = cli.command else {
+        unreachable!()
+    };
+    e.model
 }
 
 /// One encoder for the whole test binary (loading warms the model).
@@ -277,6 +277,6 @@ fn round_floats(v: &mut Value) {
         }
         Value::Array(a) => a.iter_mut().for_each(round_floats),
         Value::Object(o) => o.values_mut().for_each(round_floats),
-        _ => {}
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
     }
 }
