@@ -3,7 +3,8 @@
 1. torch -> ONNX fp32 (inputs input_ids, attention_mask int64 [batch, seq];
    outputs embedding, ner_logits, act_logits; dynamic batch and seq axes;
    token_type_ids are zeros inside the graph), kept in --work.
-2. onnxruntime.quantization.quantize_dynamic -> int8.
+2. weight-only int8 (weight_only.py): int8 weights per output channel,
+   fp32 activations, so outputs do not depend on batch composition.
 3. Parity: torch fp32 vs ONNX fp32 (max abs diff), int8 vs fp32 (embedding
    cosine, NER tag agreement, act agreement) and the validation metrics of both.
 4. models/telos-minilm/: model.onnx (int8 if its metric loss is <= 1 point,
@@ -111,24 +112,12 @@ def name_outputs(src: str, dst: str, names: list) -> None:
 
 
 def quantize(fp32: str, int8: str, work: str) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
-    from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415
+    """Weight-only int8 (see weight_only.py): activations stay fp32, so a
+    text's outputs do not depend on the other texts of its batch."""
+    from weight_only import main as weight_only  # noqa: PLC0415
 
-    pre = os.path.join(work, "model.pre.onnx")
-    try:
-        quant_pre_process(fp32, pre, skip_symbolic_shape=True)
-    except Exception as e:  # noqa: BLE001  (pre-processing is an optimisation only)
-        print(f"quant_pre_process failed ({e}); quantising the raw export")
-        shutil.copyfile(fp32, pre)
-    # value_info of initializers would contradict the quantiser's Gemm -> MatMul
-    # rewrite (it transposes the weight under the same name): drop them all,
-    # shape inference recomputes what it needs.
-    import onnx  # noqa: PLC0415
-
-    m = onnx.load(pre)
-    del m.graph.value_info[:]
-    onnx.save(m, pre)
-    quantize_dynamic(pre, int8, weight_type=QuantType.QInt8, per_channel=True)
+    del work
+    weight_only(fp32, int8)
 
 
 def parity_texts(data_dir: str, n: int = 96) -> list:

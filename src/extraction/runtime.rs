@@ -194,6 +194,12 @@ fn session(files: &ModelFiles, opts: SessionOptions) -> Result<Session, Extracti
         .map_err(|e| rt(e.to_string()))?
         .with_inter_threads(1)
         .map_err(|e| rt(e.to_string()))?
+        // The model stores int8 weights behind DequantizeLinear with fp32
+        // activations: without QDQ fusion ONNX Runtime folds them back to
+        // fp32 once, at load, and every text's outputs are independent of
+        // the batch it shares.
+        .with_quant_qdq(false)
+        .map_err(|e| rt(e.to_string()))?
         .commit_from_file(&files.onnx)
         .map_err(|e| rt(e.to_string()))?;
     let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
