@@ -7,6 +7,12 @@
 //!   --url http://127.0.0.1:8080/v1/intents --body fixtures/load/intent.json \
 //!   --concurrency 16 --requests 4000 --max-seconds 60
 //! ```
+//! With `--rate R` the load is open-loop instead: requests start on a fixed
+//! schedule of R per second (at most `--concurrency` in flight; a request
+//! that finds them all busy is counted as `late`), and each latency is
+//! measured from its scheduled start, so a stalled server cannot hide its
+//! queueing delay (no coordinated omission).
+//!
 //! Only loopback addresses are accepted.
 
 use http_body_util::{BodyExt, Full};
@@ -27,6 +33,7 @@ struct Args {
     requests: usize,
     max_seconds: u64,
     warmup: usize,
+    rate: Option<f64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         requests: 2000,
         max_seconds: 60,
         warmup: 50,
+        rate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -66,6 +74,13 @@ fn parse_args() -> Result<Args, String> {
             "--requests" => a.requests = val()?.parse().map_err(|e| format!("{e}"))?,
             "--max-seconds" => a.max_seconds = val()?.parse().map_err(|e| format!("{e}"))?,
             "--warmup" => a.warmup = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--rate" => {
+                let r: f64 = val()?.parse().map_err(|e| format!("{e}"))?;
+                if !(r > 0.0 && r.is_finite()) {
+                    return Err("--rate must be a positive number".into());
+                }
+                a.rate = Some(r);
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -134,6 +149,11 @@ async fn main() {
     let issued = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let started = Instant::now();
+    if let Some(rate) = args.rate {
+        let (lat, statuses) = open_loop(&args, rate, deadline, send).await;
+        report(&args, &lat, &statuses, started.elapsed().as_secs_f64());
+        return;
+    }
     let mut tasks = Vec::new();
     for client_index in 0..args.concurrency {
         let issued = Arc::clone(&issued);
@@ -166,8 +186,61 @@ async fn main() {
             }
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    report(&args, &lat, &statuses, started.elapsed().as_secs_f64());
+}
+
+/// Starts request `i` at `i / rate` seconds; latency counts from that time.
+async fn open_loop<F, Fut>(
+    args: &Args,
+    rate: f64,
+    deadline: Instant,
+    send: F,
+) -> (Vec<Duration>, BTreeMap<String, usize>)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<u16, String>> + Send + 'static,
+{
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(args.requests);
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..args.requests {
+        let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
+        if scheduled.into_std() >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(scheduled).await;
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            *statuses.entry("late".into()).or_default() += 1;
+            continue;
+        };
+        let fut = send(i);
+        tasks.push(tokio::spawn(async move {
+            let result = fut.await;
+            drop(permit);
+            (scheduled.elapsed(), result)
+        }));
+    }
+    let mut lat = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok((l, r)) = t.await {
+            lat.push(l);
+            let key = match r {
+                Ok(s) => s.to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            *statuses.entry(key).or_default() += 1;
+        }
+    }
+    (lat, statuses)
+}
+
+fn report(args: &Args, lat: &[Duration], statuses: &BTreeMap<String, usize>, elapsed: f64) {
+    let mut lat = lat.to_vec();
     lat.sort();
+    if let Some(rate) = args.rate {
+        println!("open loop at {rate:.0} req/s (latency from scheduled start)");
+    }
     println!(
         "requests {} in {:.2}s: {:.1} req/s, concurrency {}",
         lat.len(),

@@ -4,18 +4,23 @@
 #   1. POST /v1/intents with 16 concurrent clients (a 20-token request);
 #   2. POST /v1/workflows/{id}/steps with 32 concurrent clients, one
 #      workflow each (durable, group-committed steps);
-#   3. raw sled insert+flush on the same disk, for the ratio.
+#   3. POST /access/v1/evaluation (AuthZEN, MCP tools/call in a workflow,
+#      with the 100-policy set of fixtures/authzen/bench), open loop at a
+#      fixed rate (default 2,000 req/s), latency from each scheduled start;
+#   4. raw sled insert+flush on the same disk, for the ratio.
 # Every loop is bounded by a request count and a time limit; only loopback
-# addresses are used. Usage: scripts/load.sh [intent_requests] [step_requests]
+# addresses are used.
+# Usage: scripts/load.sh [intent_requests] [step_requests] [evaluation_rate]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 INTENTS="${1:-3000}"
 STEPS="${2:-40000}"
+RATE="${3:-2000}"
 scripts/provision-ort.sh
 cargo build --release --locked --bin telos --example loadgen --example sled_raw >&2
 data="$(mktemp -d)"; work="$(mktemp -d)"
 log="$work/server.log"
-target/release/telos serve --addr 127.0.0.1:0 --data-dir "$data" 2>"$log" &
+target/release/telos serve --addr 127.0.0.1:0 --data-dir "$data" --policies fixtures/authzen/bench 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$work"' EXIT
 for _ in $(seq 1 600); do
@@ -37,6 +42,13 @@ done
 echo "== POST /v1/workflows/{id}/steps, 32 clients (one workflow each), $STEPS requests"
 target/release/examples/loadgen --url-file "$work/urls" --body fixtures/load/step.json \
   --concurrency 32 --requests "$STEPS" --max-seconds 120
+wf=$(curl -sf -H 'content-type: application/json' --data @fixtures/load/intent.json "$base/v1/workflows" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])')
+sed "s/WORKFLOW_ID/$wf/" fixtures/load/evaluation.json > "$work/evaluation.json"
+decision=$(curl -sf -H 'content-type: application/json' --data @"$work/evaluation.json" "$base/access/v1/evaluation")
+echo "== POST /access/v1/evaluation, open loop at $RATE req/s for 20 s (decision: $decision)"
+target/release/examples/loadgen --url "$base/access/v1/evaluation" --body "$work/evaluation.json" \
+  --rate "$RATE" --concurrency 256 --requests $((RATE * 20)) --max-seconds 25
 kill $pid; wait $pid 2>/dev/null || true
 echo "== raw sled on the same disk"
 target/release/examples/sled_raw 2000

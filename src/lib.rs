@@ -10,6 +10,8 @@ pub mod config;
 pub mod drift;
 pub mod eval;
 pub mod extraction;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod intent;
 pub mod pdp;
 pub mod service;

@@ -2,8 +2,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = telos::catalog::parse_skill_md(text);
-    }
-});
+fuzz_target!(|data: &[u8]| telos::fuzz_checks::skill_md(data));

@@ -3,9 +3,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(input) = telos::api::json::parse_json::<telos::workflow::tracker::StepInput>(data, 32) else {
-        return;
-    };
-    let _ = telos::workflow::tracker::observe(input, &telos::workflow::TokenVerifier::unverified(), 16);
-});
+fuzz_target!(|data: &[u8]| telos::fuzz_checks::step_report(data));
