@@ -115,9 +115,15 @@ pub fn decode_vectors(key: &str, bytes: &[u8]) -> Result<Vec<Vec<f32>>, StorageE
         Ok(u32::from_le_bytes(b) as usize)
     };
     let (n, dim) = (header(0)?, header(4)?);
-    let body = &bytes[8..];
-    if body.len() != n * dim * 4 {
+    let body = bytes.get(8..).unwrap_or_default();
+    // A header from a damaged record can claim more than memory holds: the
+    // size is checked without overflow before anything is read.
+    let expected = n.checked_mul(dim).and_then(|x| x.checked_mul(4));
+    if expected != Some(body.len()) {
         return Err(corrupt("length does not match the header"));
+    }
+    if n > 0 && dim == 0 {
+        return Err(corrupt("zero-dimensional vectors"));
     }
     Ok(body
         .chunks_exact(dim.max(1) * 4)
@@ -339,6 +345,11 @@ mod tests {
     fn corrupt_vectors_are_reported() {
         assert!(decode_vectors("k", &[1, 0, 0, 0, 2, 0, 0, 0, 9]).is_err());
         assert!(decode_vectors("k", &[1]).is_err());
+        // Found by fuzzing: a header whose size overflows is corrupt, not a panic.
+        let mut huge = vec![0xbe; 8];
+        huge.extend_from_slice(b"AAAAAAAA");
+        assert!(decode_vectors("k", &huge).is_err());
+        assert!(decode_vectors("k", &[2, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert_eq!(
             decode_vectors("k", &encode_vectors(&[])).unwrap(),
             Vec::<Vec<f32>>::new()
