@@ -199,9 +199,12 @@ pub fn find_shaped(text: &str) -> Vec<Span> {
         if before.len() + 1 != s.start {
             continue;
         }
+        // The byte after the last non-alphanumeric character, which may be
+        // several bytes long ("€ID 123").
         let word_start = before
-            .rfind(|c: char| !c.is_alphanumeric())
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rfind(|(_, c)| !c.is_alphanumeric())
+            .map_or(0, |(i, c)| i + c.len_utf8());
         if RECORD_NOUNS.contains(&before[word_start..].to_lowercase().as_str()) {
             s.start = word_start;
         }
@@ -330,6 +333,11 @@ mod tests {
         );
         assert!(found("in Q3 at the UN with COVID").is_empty());
         assert!(found("us-west-2").is_empty());
+        // Found by fuzzing: a multi-byte character right before the kind noun.
+        assert_eq!(
+            found("€order 2JD8XN"),
+            vec![(EntityLabel::Resource, "order 2JD8XN")]
+        );
     }
 
     #[test]
