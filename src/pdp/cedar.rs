@@ -20,22 +20,35 @@
 //! hold are adapted: `null` and Cedar's escape keys (`__entity`, `__extn`,
 //! `__expr`) are dropped, a non-integer number becomes its decimal string. Attributes of `principal` and `resource` come from the
 //! entities file only, so what a PEP sends cannot raise its own privileges.
+//! Each request is evaluated against the slice of the policies whose scope
+//! can match its action and resource (see `slices`).
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, EntityId, EntityTypeName, EntityUid, PolicySet,
-    Request,
+    Authorizer, Context, Decision, Entities, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression,
 };
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::RwLock;
 
 use super::PdpError;
 use super::request::Evaluation;
+use super::slices::Slices;
+
+/// Slices kept per policy set (one per distinct action and resource pair).
+const MAX_SLICES: usize = 4096;
 
 /// A loaded policy set and its entities.
 #[derive(Debug)]
 pub struct BasePolicy {
     policies: PolicySet,
+    slices: Slices,
+    types: TypeNames,
+    /// Each policy's `@id` annotation, or its generated id (read once:
+    /// Cedar parses the annotation key on every lookup).
+    names: HashMap<PolicyId, String>,
     entities: Entities,
     authorizer: Authorizer,
     /// Every entity of the entities file, as `(type, id)`, for search.
@@ -79,33 +92,63 @@ pub fn type_name(kind: &str) -> String {
     out
 }
 
-fn uid(kind: &str, id: &str) -> Result<EntityUid, PdpError> {
-    let t = EntityTypeName::from_str(&type_name(kind))
-        .map_err(|e| PdpError::BadRequest(format!("type `{kind}` cannot be a Cedar type: {e}")))?;
-    Ok(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
-}
+/// Parsed Cedar type names by AuthZEN type. Parsing a name runs Cedar's
+/// parser, which costs more than evaluating a slice of policies; a PDP sees
+/// few types, so they are kept (at most `MAX_TYPES`, then parsed each time).
+#[derive(Debug, Default)]
+struct TypeNames(RwLock<HashMap<String, EntityTypeName>>);
 
-/// Adapts JSON for Cedar: drops nulls, turns non-integers into strings.
-pub fn cedar_json(v: &Value) -> Option<Value> {
-    match v {
-        Value::Null => None,
-        Value::Number(n) if n.is_i64() => Some(v.clone()),
-        Value::Number(n) => Some(Value::String(n.to_string())),
-        Value::Array(items) => Some(Value::Array(items.iter().filter_map(cedar_json).collect())),
-        Value::Object(o) => Some(Value::Object(
-            o.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "__entity" | "__extn" | "__expr"))
-                .filter_map(|(k, v)| cedar_json(v).map(|v| (k.clone(), v)))
-                .collect(),
-        )),
-        Value::Bool(_) | Value::String(_) => Some(v.clone()),
+const MAX_TYPES: usize = 1024;
+
+impl TypeNames {
+    fn uid(&self, kind: &str, id: &str) -> Result<EntityUid, PdpError> {
+        let cached = self.0.read().ok().and_then(|m| m.get(kind).cloned());
+        let t = match cached {
+            Some(t) => t,
+            None => {
+                let t = EntityTypeName::from_str(&type_name(kind)).map_err(|e| {
+                    PdpError::BadRequest(format!("type `{kind}` cannot be a Cedar type: {e}"))
+                })?;
+                if let Ok(mut m) = self.0.write()
+                    && m.len() < MAX_TYPES
+                {
+                    m.insert(kind.to_string(), t.clone());
+                }
+                t
+            }
+        };
+        Ok(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
     }
 }
 
-fn record(props: Option<&Map<String, Value>>) -> Value {
-    props
-        .and_then(|p| cedar_json(&Value::Object(p.clone())))
-        .unwrap_or_else(|| Value::Object(Map::new()))
+/// Adapts JSON for Cedar: drops nulls and Cedar's escape keys, turns
+/// non-integers into strings. Built directly as Cedar values (parsing
+/// Cedar's JSON form would cost more than the policies themselves).
+pub fn cedar_value(v: &Value) -> Option<RestrictedExpression> {
+    match v {
+        Value::Null => None,
+        Value::Bool(b) => Some(RestrictedExpression::new_bool(*b)),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => RestrictedExpression::new_long(i),
+            None => RestrictedExpression::new_string(n.to_string()),
+        }),
+        Value::String(s) => Some(RestrictedExpression::new_string(s.clone())),
+        Value::Array(items) => Some(RestrictedExpression::new_set(
+            items.iter().filter_map(cedar_value),
+        )),
+        Value::Object(o) => record(Some(o)).ok(),
+    }
+}
+
+fn record(props: Option<&Map<String, Value>>) -> Result<RestrictedExpression, PdpError> {
+    let fields = props.into_iter().flatten().filter_map(|(k, v)| {
+        if matches!(k.as_str(), "__entity" | "__extn" | "__expr") {
+            return None;
+        }
+        cedar_value(v).map(|v| (k.clone(), v))
+    });
+    RestrictedExpression::new_record(fields)
+        .map_err(|e| PdpError::BadRequest(format!("context cannot be expressed in Cedar: {e}")))
 }
 
 impl BasePolicy {
@@ -158,6 +201,17 @@ impl BasePolicy {
             (Entities::empty(), vec![])
         };
         Ok(Self {
+            slices: Slices::new(&policies, MAX_SLICES),
+            types: TypeNames::default(),
+            names: policies
+                .policies()
+                .map(|p| {
+                    let name = p
+                        .annotation("id")
+                        .map_or_else(|| p.id().to_string(), str::to_string);
+                    (p.id().clone(), name)
+                })
+                .collect(),
             policies,
             entities,
             authorizer: Authorizer::new(),
@@ -168,39 +222,54 @@ impl BasePolicy {
 
     /// Evaluates one request.
     pub fn decide(&self, e: &Evaluation) -> Result<PolicyDecision, PdpError> {
-        let principal = uid(&e.subject.kind, &e.subject.id)?;
-        let action = uid("Action", &e.action.name)?;
-        let resource = uid(&e.resource.kind, &e.resource.id)?;
-        let mut ctx = Map::new();
-        ctx.insert("subject".into(), record(e.subject.properties.as_ref()));
-        ctx.insert("action".into(), record(e.action.properties.as_ref()));
-        ctx.insert("resource".into(), record(e.resource.properties.as_ref()));
-        ctx.insert("request".into(), record(Some(&e.context)));
-        let context = Context::from_json_value(Value::Object(ctx), None).map_err(|err| {
+        let principal = self.types.uid(&e.subject.kind, &e.subject.id)?;
+        let action = self.types.uid("Action", &e.action.name)?;
+        let resource = self.types.uid(&e.resource.kind, &e.resource.id)?;
+        let context = Context::from_pairs([
+            (
+                "subject".to_string(),
+                record(e.subject.properties.as_ref())?,
+            ),
+            ("action".to_string(), record(e.action.properties.as_ref())?),
+            (
+                "resource".to_string(),
+                record(e.resource.properties.as_ref())?,
+            ),
+            ("request".to_string(), record(Some(&e.context))?),
+        ])
+        .map_err(|err| {
             PdpError::BadRequest(format!("context cannot be expressed in Cedar: {err}"))
         })?;
+        let slice = self.slices.slice(&action, &resource);
+        let policies = slice.as_deref().unwrap_or(&self.policies);
         let request = Request::new(principal, action, resource, context, None)
             .map_err(|err| PdpError::BadRequest(err.to_string()))?;
         let response = self
             .authorizer
-            .is_authorized(&request, &self.policies, &self.entities);
+            .is_authorized(&request, policies, &self.entities);
+        let mut decided: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(|id| {
+                self.names
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| id.to_string())
+            })
+            .collect();
+        // Cedar reports them in set order: sorted, a decision reads the same
+        // every time.
+        decided.sort();
+        let mut errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(|e| e.to_string())
+            .collect();
+        errors.sort();
         Ok(PolicyDecision {
             allowed: response.decision() == Decision::Allow,
-            policies: response
-                .diagnostics()
-                .reason()
-                .map(|id| {
-                    self.policies
-                        .policy(id)
-                        .and_then(|p| p.annotation("id"))
-                        .map_or_else(|| id.to_string(), str::to_string)
-                })
-                .collect(),
-            errors: response
-                .diagnostics()
-                .errors()
-                .map(|e| e.to_string())
-                .collect(),
+            policies: decided,
+            errors,
         })
     }
 
@@ -298,5 +367,56 @@ mod tests {
         );
         let d = dir("permit(", json!([]));
         assert!(BasePolicy::load(d.path()).is_err());
+    }
+
+    #[test]
+    fn slicing_changes_no_decision() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/authzen/bench");
+        let sliced = BasePolicy::load(&dir).unwrap();
+        let mut whole = BasePolicy::load(&dir).unwrap();
+        whole.slices = Slices::new(&PolicySet::new(), 0);
+        let catalog: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/intents/travel/catalog.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut tools: Vec<String> = catalog["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect();
+        tools.push("not_in_any_policy".into());
+        let mut permits = 0;
+        for agent in ["travel-agent", "planner", "mailer", "stranger"] {
+            for tool in &tools {
+                for price in [10, 5_300, 99_999] {
+                    let mut e = Evaluation {
+                        subject: Subject::new("agent", agent),
+                        action: Action::new("tools/call"),
+                        resource: Resource {
+                            kind: "tool".into(),
+                            id: tool.clone(),
+                            properties: json!({"arguments": {"max_price": price}})
+                                .as_object()
+                                .cloned(),
+                        },
+                        context: Map::new(),
+                    };
+                    for with_workflow in [false, true] {
+                        if with_workflow {
+                            e.context.insert("workflow_id".into(), json!("w"));
+                        }
+                        let (a, b) = (sliced.decide(&e).unwrap(), whole.decide(&e).unwrap());
+                        assert_eq!(a, b, "{agent} {tool} {price}");
+                        permits += usize::from(a.allowed);
+                    }
+                }
+            }
+        }
+        // The set decides both ways on these requests.
+        assert!(permits > 10 && permits < 300, "{permits}");
     }
 }

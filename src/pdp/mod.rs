@@ -11,6 +11,7 @@
 
 pub mod cedar;
 pub mod request;
+mod slices;
 
 use serde_json::{Value, json};
 use uuid::Uuid;
