@@ -583,7 +583,7 @@ decoded spans, speech act) for the Rust tests.
 ## How it was produced
 
 ```sh
-PYTHON=/work/venv/bin/python models/train/run.sh
+PYTHON=python3 models/train/run.sh   # a Python with models/train/requirements.txt installed
 ```
 
 `run.sh` runs `gen_data.py` (bank → examples; seed 13), `bfcl.py`, `train.py`,
