@@ -42,8 +42,20 @@ impl JwksSource {
 
     /// A JWKS URL (fetched lazily, then cached).
     pub fn url(url: String, refresh_every: Duration) -> Result<Self, AuthError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| AuthError::Config(format!("JWKS URL `{url}`: {e}")))?;
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
+        // A key set on this machine is never fetched through a proxy.
+        let loopback = parsed.host_str().is_some_and(|h| {
+            h == "localhost"
+                || h.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+        if loopback {
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| AuthError::Config(e.to_string()))?;
         Ok(Self::Url {
@@ -330,6 +342,84 @@ mod tests {
         assert!(matches!(
             dpop_required.authenticate(&t, presented(&t)).await,
             Err(AuthError::Dpop(_))
+        ));
+    }
+
+    fn key_set(kid: &str) -> Value {
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("secret-{kid}"));
+        json!({"keys": [{"kty": "oct", "kid": kid, "alg": "HS256", "k": k}]})
+    }
+
+    /// A loopback JWKS endpoint serving `doc`, counting its requests.
+    async fn jwks_server(
+        doc: std::sync::Arc<std::sync::Mutex<Value>>,
+        hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> String {
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (doc, hits) = (doc.clone(), hits.clone());
+                async move {
+                    hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    axum::Json(doc.lock().unwrap().clone())
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/jwks")
+    }
+
+    #[tokio::test]
+    async fn a_url_key_set_is_cached_and_fetched_again_for_a_rotated_key() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let doc = std::sync::Arc::new(std::sync::Mutex::new(key_set("k1")));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let url = jwks_server(doc.clone(), hits.clone()).await;
+        let source = JwksSource::url(url, Duration::ZERO).unwrap();
+        assert!(source.key(Some("k1")).await.is_ok());
+        assert!(source.key(Some("k1")).await.is_ok());
+        assert_eq!(hits.load(SeqCst), 1, "a known kid is served from the cache");
+        // The issuer rotates its key: a token with the new kid triggers a fetch.
+        *doc.lock().unwrap() = key_set("k2");
+        assert!(source.key(Some("k2")).await.is_ok());
+        assert_eq!(hits.load(SeqCst), 2);
+        // The retired key is gone from the refreshed set.
+        assert!(source.key(Some("k1")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_do_not_fetch_more_than_once_per_interval() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let doc = std::sync::Arc::new(std::sync::Mutex::new(key_set("k1")));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let url = jwks_server(doc, hits.clone()).await;
+        let source = JwksSource::url(url, Duration::from_secs(3600)).unwrap();
+        assert!(source.key(Some("k1")).await.is_ok());
+        for _ in 0..5 {
+            assert!(matches!(
+                source.key(Some("forged")).await,
+                Err(AuthError::Invalid(_))
+            ));
+        }
+        assert_eq!(
+            hits.load(SeqCst),
+            1,
+            "forged kids cannot make telos hammer the issuer"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_jwks_url_rejects_the_token() {
+        assert!(matches!(
+            JwksSource::url("not a url".into(), Duration::ZERO),
+            Err(AuthError::Config(_))
+        ));
+        let source = JwksSource::url("http://127.0.0.1:9/jwks".into(), Duration::ZERO).unwrap();
+        assert!(matches!(
+            source.key(Some("k1")).await,
+            Err(AuthError::Invalid(_))
         ));
     }
 }
