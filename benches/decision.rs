@@ -2,8 +2,8 @@
 //! of `fixtures/authzen/bench` (90 permits, 10 forbids, conditions on
 //! entity attributes, context and arguments) and, for the intent-aware
 //! variant, a workflow over the 15-tool travel catalog whose intent grants
-//! `book_flight` and `email_itinerary`. The workflow is read once and then served from the
-//! tracker's cache, as a running PDP does; nothing is written.
+//! `book_flight` and `email_itinerary`. The workflow is read once and then
+//! served from the tracker's cache, as a running PDP does; nothing is written.
 #![expect(
     clippy::expect_used,
     reason = "a benchmark without its fixture cannot run"
@@ -13,15 +13,15 @@
     reason = "criterion macros generate undocumented functions"
 )]
 
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::hint::black_box;
 use std::sync::Arc;
+use support::{intent, requested};
 use telos::catalog::{Limits, parse_catalog};
-use telos::intent::{
-    Action, Evaluation, Intent, ModelInfo, Object, Resource, SpeechAct, Subject, ToolGrant,
-    ToolRole,
-};
+use telos::intent::{Action, Evaluation, Resource, Subject};
 use telos::pdp::{BasePolicy, Pdp, request};
 use telos::storage::SledStore;
 use telos::workflow::TokenVerifier;
@@ -31,17 +31,10 @@ fn new_workflow() -> NewWorkflow {
     let raw = std::fs::read("fixtures/intents/travel/catalog.json").expect("travel catalog");
     let body: Value = serde_json::from_slice(&raw).expect("catalog JSON");
     let catalog = parse_catalog(&body, Limits::default()).expect("catalog");
-    let grant = |name: &str| ToolGrant {
-        name: name.into(),
-        score: 0.9,
-        role: ToolRole::Requested,
-        side_effecting: true,
-        clause: 0,
-    };
     let subject = Subject::new("user", "alice");
-    let intent = Intent {
-        subject: subject.clone(),
-        evaluations: vec![Evaluation {
+    let intent = intent(
+        subject.clone(),
+        vec![Evaluation {
             action: Action::new("book_flight"),
             resource: Resource {
                 kind: "flight".into(),
@@ -50,18 +43,8 @@ fn new_workflow() -> NewWorkflow {
             },
             context: None,
         }],
-        tools: vec![grant("book_flight"), grant("email_itinerary")],
-        entities: vec![],
-        clauses: vec![],
-        speech_act: SpeechAct::Action,
-        open_ended: None,
-        model: ModelInfo {
-            name: "m".into(),
-            sha256: "s".into(),
-            grant_threshold: 0.5,
-            read_threshold: 0.5,
-        },
-    };
+        vec![requested("book_flight"), requested("email_itinerary")],
+    );
     NewWorkflow {
         tenant: "acme".into(),
         subject,
@@ -70,7 +53,7 @@ fn new_workflow() -> NewWorkflow {
         entry_scores: vec![0.3; catalog.entries.len()],
         catalog,
         allowed_agents: vec![],
-        context: None::<Object>,
+        context: None,
     }
 }
 

@@ -9,15 +9,15 @@
     reason = "criterion macros generate undocumented functions"
 )]
 
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
+use support::{intent, requested};
 use telos::catalog::{Limits, parse_catalog};
 use telos::drift::{DriftConfig, judge};
-use telos::intent::{
-    Action, Evaluation, Intent, ModelInfo, Object, Resource, SpeechAct, Subject, ToolGrant,
-    ToolRole,
-};
+use telos::intent::{Action, Evaluation, Object, Resource, Subject};
 use telos::workflow::{ChainActor, DelegationGraph, Observed, StepKind, Workflow};
 
 fn workflow() -> Workflow {
@@ -29,16 +29,9 @@ fn workflow() -> Workflow {
     let catalog = parse_catalog(&json!({ "tools": tools }), Limits::default()).expect("catalog");
     let mut props = Object::new();
     props.insert("amount".into(), json!("$120"));
-    let grant = |name: &str| ToolGrant {
-        name: name.into(),
-        score: 0.9,
-        role: ToolRole::Requested,
-        side_effecting: true,
-        clause: 0,
-    };
-    let intent = Intent {
-        subject: Subject::new("user", "alice"),
-        evaluations: vec![Evaluation {
+    let intent = intent(
+        Subject::new("user", "alice"),
+        vec![Evaluation {
             action: Action::new("transfer_money"),
             resource: Resource {
                 kind: "money".into(),
@@ -47,18 +40,8 @@ fn workflow() -> Workflow {
             },
             context: None,
         }],
-        tools: vec![grant("transfer_money"), grant("send_email")],
-        entities: vec![],
-        clauses: vec![],
-        speech_act: SpeechAct::Action,
-        open_ended: None,
-        model: ModelInfo {
-            name: "m".into(),
-            sha256: "s".into(),
-            grant_threshold: 0.5,
-            read_threshold: 0.5,
-        },
-    };
+        vec![requested("transfer_money"), requested("send_email")],
+    );
     let id = uuid::Uuid::nil();
     let subject = Subject::new("user", "alice");
     Workflow {

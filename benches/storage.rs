@@ -10,12 +10,15 @@
     reason = "criterion macros generate undocumented functions"
 )]
 
+mod support;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{intent, requested};
 use telos::catalog::{Limits, parse_catalog};
-use telos::intent::{Intent, ModelInfo, SpeechAct, Subject, ToolGrant, ToolRole};
+use telos::intent::Subject;
 use telos::storage::SledStore;
 use telos::workflow::TokenVerifier;
 use telos::workflow::tracker::{NewWorkflow, StepInput, Tracker, TrackerConfig};
@@ -30,27 +33,11 @@ fn new_workflow() -> NewWorkflow {
     NewWorkflow {
         tenant: "bench".into(),
         subject: Subject::new("user", "alice"),
-        intent: Intent {
-            subject: Subject::new("user", "alice"),
-            evaluations: vec![],
-            tools: vec![ToolGrant {
-                name: "send_email".into(),
-                score: 0.9,
-                role: ToolRole::Requested,
-                side_effecting: true,
-                clause: 0,
-            }],
-            entities: vec![],
-            clauses: vec![],
-            speech_act: SpeechAct::Action,
-            open_ended: None,
-            model: ModelInfo {
-                name: "m".into(),
-                sha256: "s".into(),
-                grant_threshold: 0.5,
-                read_threshold: 0.5,
-            },
-        },
+        intent: intent(
+            Subject::new("user", "alice"),
+            vec![],
+            vec![requested("send_email")],
+        ),
         catalog_name: None,
         catalog,
         entry_scores: vec![0.9, 0.5],
