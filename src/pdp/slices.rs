@@ -17,6 +17,9 @@ type Key = (Option<EntityUid>, Option<EntityUid>);
 #[derive(Debug)]
 pub struct Slices {
     by_key: HashMap<Key, Vec<Policy>>,
+    /// Whether some policy names an exact action or resource, so that a
+    /// slice can leave anything out.
+    useful: bool,
     cache: RwLock<HashMap<(EntityUid, EntityUid), Arc<PolicySet>>>,
     max_cached: usize,
 }
@@ -43,21 +46,17 @@ impl Slices {
                 .push(p.clone());
         }
         Self {
+            useful: by_key.keys().any(|(a, r)| a.is_some() || r.is_some()),
             by_key,
             cache: RwLock::new(HashMap::new()),
             max_cached,
         }
     }
 
-    /// Whether slicing can leave anything out.
-    fn useful(&self) -> bool {
-        self.by_key.keys().any(|(a, r)| a.is_some() || r.is_some())
-    }
-
     /// The policies that can apply to `action` on `resource`, or `None` to
     /// use the whole set (nothing to leave out, or the cache is full).
     pub fn slice(&self, action: &EntityUid, resource: &EntityUid) -> Option<Arc<PolicySet>> {
-        if !self.useful() {
+        if !self.useful {
             return None;
         }
         let key = (action.clone(), resource.clone());
