@@ -29,21 +29,24 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 base="http://$addr"
+# Opens a workflow from the load intent and prints its id.
+new_workflow() {
+  curl -sf -H 'content-type: application/json' --data @fixtures/load/intent.json "$base/v1/workflows" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])'
+}
 curl -sf -X PUT -H 'content-type: application/json' --data @fixtures/intents/travel/catalog.json "$base/v1/catalogs/travel" >/dev/null
 echo "== POST /v1/intents, 16 clients, $INTENTS requests"
 target/release/examples/loadgen --url "$base/v1/intents" --body fixtures/load/intent.json \
   --concurrency 16 --requests "$INTENTS" --max-seconds 120
 : > "$work/urls"
 for i in $(seq 1 32); do
-  id=$(curl -sf -H 'content-type: application/json' --data @fixtures/load/intent.json "$base/v1/workflows" \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])')
+  id=$(new_workflow)
   echo "$base/v1/workflows/$id/steps" >> "$work/urls"
 done
 echo "== POST /v1/workflows/{id}/steps, 32 clients (one workflow each), $STEPS requests"
 target/release/examples/loadgen --url-file "$work/urls" --body fixtures/load/step.json \
   --concurrency 32 --requests "$STEPS" --max-seconds 120
-wf=$(curl -sf -H 'content-type: application/json' --data @fixtures/load/intent.json "$base/v1/workflows" \
-      | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])')
+wf=$(new_workflow)
 sed "s/WORKFLOW_ID/$wf/" fixtures/load/evaluation.json > "$work/evaluation.json"
 decision=$(curl -sf -H 'content-type: application/json' --data @"$work/evaluation.json" "$base/access/v1/evaluation")
 echo "== POST /access/v1/evaluation, open loop at $RATE req/s for 20 s (decision: $decision)"
