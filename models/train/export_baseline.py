@@ -36,7 +36,7 @@ def main() -> None:
     model = TelosModel(base_model_dir()).eval()
     fp32 = os.path.join(work, "minilm-base.fp32.onnx")
     export_onnx(model, fp32)
-    quantize(fp32, os.path.join(OUT, "model.onnx"), work)
+    quantize(fp32, os.path.join(OUT, "model.onnx"))
     shutil.copy(os.path.join(base_model_dir(), "tokenizer.json"), os.path.join(OUT, "tokenizer.json"))
     with open(os.path.join(OUT, "config.json"), "w") as f:
         json.dump({
