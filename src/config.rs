@@ -161,6 +161,15 @@ pub struct ModelArgs {
     /// its best side-effecting tool by more than this margin.
     #[arg(long, env = "TELOS_READ_MARGIN", default_value_t = 0.2)]
     pub read_margin: f32,
+    /// A side-effecting tool below the grant threshold is still granted
+    /// from this probability when it leads the clause's next side-effecting
+    /// tool by `--lead-ratio`.
+    #[arg(long, env = "TELOS_LEAD_GRANT", default_value_t = 0.1)]
+    pub lead_grant: f32,
+    /// How many times the next side-effecting tool's probability such a
+    /// clear winner needs.
+    #[arg(long, env = "TELOS_LEAD_RATIO", default_value_t = 2.0)]
+    pub lead_ratio: f32,
     /// How intents that delegate to instructions in data are enforced.
     #[arg(long, env = "TELOS_OPEN_ENDED", value_enum, default_value_t = OpenEndedArg::RequireApproval)]
     pub open_ended: OpenEndedArg,

@@ -113,8 +113,12 @@ pub fn words(text: &str) -> Vec<(usize, usize)> {
 /// Decodes per-token BIO logits into entity spans, word by word: a word
 /// takes the tag of its first token (so `checkout-api` or `v2.14.0` stay
 /// whole), `B-X`/`I-X` words extend a span of `X`, and two spans of the same
-/// label separated only by a space are one (`Saoirse` `Mulcahy`). `offsets`
-/// are the byte ranges of the tokens (`None` for special tokens).
+/// label separated only by a space are one (`Saoirse` `Mulcahy`). An inside
+/// tag continues the open entity whatever its label (`Halvorsen` `Marine`
+/// is one name even when the model hesitates between ORG and LOCATION on
+/// its second word); the span then takes the label with the most
+/// probability over its words. ACTION spans never merge with others.
+/// `offsets` are the byte ranges of the tokens (`None` for special tokens).
 pub fn decode_entities(
     text: &str,
     offsets: &[Option<(usize, usize)>],
@@ -126,43 +130,44 @@ pub fn decode_entities(
         .zip(logits)
         .filter_map(|(o, l)| o.map(|o| (o, l)))
         .collect();
-    let mut spans: Vec<(Span, Vec<f32>)> = Vec::new();
+    let mut spans: Vec<Open> = Vec::new();
     let mut open = false;
     let mut next_token = 0usize;
     for (ws, we) in words(text) {
         while next_token < tokens.len() && tokens[next_token].0.1 <= ws {
             next_token += 1;
         }
-        let Some(&((ts, _), row)) = tokens.get(next_token).filter(|((ts, _), _)| *ts < we) else {
+        let Some(&(_, row)) = tokens.get(next_token).filter(|((ts, _), _)| *ts < we) else {
             // Truncated away, or punctuation only.
             open = false;
             continue;
         };
-        let _ = ts;
         let probs = softmax(row);
         let (best, p) = argmax(&probs);
         let (tag, p) = action_rescue(tags, &probs, best, p);
+        let word = WordMass::of(tags, &probs);
+        let continues = open
+            && spans
+                .last()
+                .is_some_and(|s| s.label() != EntityLabel::Action)
+            && match tag {
+                Tag::I(label) => label != EntityLabel::Action,
+                Tag::O => word.inside >= CONTINUE_FLOOR,
+                Tag::B(_) => false,
+            };
+        if continues && let Some(s) = spans.last_mut() {
+            s.extend(we, p.max(word.inside), &word);
+            continue;
+        }
         match tag {
             Tag::O => open = false,
             Tag::B(label) | Tag::I(label) => {
-                let adjacent = spans.last().is_some_and(|(s, _)| {
-                    s.label == label && text[s.end..ws].chars().all(|c| c == ' ')
+                let adjacent = spans.last().is_some_and(|s| {
+                    s.label() == label && text[s.end..ws].chars().all(|c| c == ' ')
                 });
-                if (open || adjacent)
-                    && let Some((s, scores)) = spans.last_mut().filter(|(s, _)| s.label == label)
-                {
-                    s.end = we;
-                    scores.push(p);
-                } else {
-                    spans.push((
-                        Span {
-                            label,
-                            start: ws,
-                            end: we,
-                            score: p,
-                        },
-                        vec![p],
-                    ));
+                match spans.last_mut().filter(|s| s.label() == label) {
+                    Some(s) if open || adjacent => s.extend(we, p, &word),
+                    _ => spans.push(Open::new(label, ws, we, p, &word)),
                 }
                 open = true;
             }
@@ -170,11 +175,116 @@ pub fn decode_entities(
     }
     spans
         .into_iter()
-        .map(|(mut s, scores)| {
-            s.score = scores.iter().sum::<f32>() / scores.len() as f32;
-            s
-        })
+        .map(|s| without_determiner(text, s.finish()))
         .collect()
+}
+
+/// Determiners and possessives an entity span never starts with
+/// (`fixtures/ANNOTATION.md`): "the 22nd" is `22nd`, "my Visa card" is
+/// `Visa card`.
+const DETERMINERS: &[&str] = &[
+    "the", "a", "an", "my", "our", "your", "his", "her", "their", "its",
+];
+
+/// `span` without a leading determiner word, when a word remains.
+fn without_determiner(text: &str, mut span: Span) -> Span {
+    if span.label == EntityLabel::Action {
+        return span;
+    }
+    let inner = &text[span.start..span.end];
+    if let Some((first, rest)) = inner.split_once(' ')
+        && DETERMINERS.contains(&first.to_lowercase().as_str())
+    {
+        let rest = rest.trim_start();
+        if !rest.is_empty() {
+            span.start = span.end - rest.len();
+        }
+    }
+    span
+}
+
+/// Inside-tag probability (of any non-ACTION label) from which a word the
+/// argmax calls `O` still continues the open entity.
+const CONTINUE_FLOOR: f32 = 0.2;
+
+/// What one word's tag distribution says about entity labels.
+struct WordMass {
+    /// `B-X` + `I-X` per label, in [`EntityLabel::ALL`] order.
+    label: [f32; EntityLabel::ALL.len()],
+    /// Sum of the `I-X` tags of the non-ACTION labels.
+    inside: f32,
+}
+
+impl WordMass {
+    fn of(tags: &[Tag], probs: &[f32]) -> Self {
+        let mut label = [0.0; EntityLabel::ALL.len()];
+        let mut inside = 0.0;
+        for (tag, &p) in tags.iter().zip(probs) {
+            let (Tag::B(l) | Tag::I(l)) = *tag else {
+                continue;
+            };
+            if let Some(k) = EntityLabel::ALL.iter().position(|x| *x == l) {
+                label[k] += p;
+            }
+            if matches!(tag, Tag::I(l) if *l != EntityLabel::Action) {
+                inside += p;
+            }
+        }
+        Self { label, inside }
+    }
+}
+
+/// A span being decoded.
+struct Open {
+    /// The label its first word was read as.
+    first: EntityLabel,
+    start: usize,
+    end: usize,
+    scores: Vec<f32>,
+    mass: [f32; EntityLabel::ALL.len()],
+}
+
+impl Open {
+    fn new(label: EntityLabel, start: usize, end: usize, p: f32, word: &WordMass) -> Self {
+        Self {
+            first: label,
+            start,
+            end,
+            scores: vec![p],
+            mass: word.label,
+        }
+    }
+
+    fn extend(&mut self, end: usize, p: f32, word: &WordMass) {
+        self.end = end;
+        self.scores.push(p);
+        for (m, w) in self.mass.iter_mut().zip(word.label) {
+            *m += w;
+        }
+    }
+
+    /// ACTION spans keep their label; an entity takes the non-ACTION label
+    /// with the most probability over its words.
+    fn label(&self) -> EntityLabel {
+        if self.first == EntityLabel::Action {
+            return EntityLabel::Action;
+        }
+        EntityLabel::ALL
+            .iter()
+            .zip(self.mass)
+            .filter(|(l, _)| **l != EntityLabel::Action)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(self.first, |(l, _)| *l)
+    }
+
+    fn finish(self) -> Span {
+        Span {
+            label: self.label(),
+            start: self.start,
+            end: self.end,
+            score: self.scores.iter().sum::<f32>() / self.scores.len() as f32,
+        }
+    }
 }
 
 /// Probability of the ACTION tags (B and I together) from which a word the
@@ -314,6 +424,56 @@ mod tests {
         let spans = decode_entities(text, &offsets, &logits, &tags());
         assert_eq!(spans.len(), 2);
         assert_eq!(spans[1].label, EntityLabel::Location);
+    }
+
+    #[test]
+    fn an_inside_tag_of_another_label_continues_the_entity() {
+        // ACTION's inside tag never continues an entity of another label.
+        let text = "visit Port Marine";
+        let offsets = vec![Some((0, 5)), Some((6, 10)), Some((11, 17))];
+        let logits = vec![onehot(1), onehot(3), onehot(2)];
+        let spans = decode_entities(text, &offsets, &logits, &tags());
+        assert_eq!(spans.len(), 3, "I-ACTION starts an ACTION span: {spans:?}");
+        // A hesitant O whose inside-entity probability reaches the floor
+        // continues the open entity.
+        let hesitant = vec![0.6f32.ln(), -20.0, -20.0, 0.1f32.ln(), 0.3f32.ln()];
+        let logits = vec![onehot(1), onehot(3), hesitant];
+        let spans = decode_entities(text, &offsets, &logits, &tags());
+        assert_eq!(spans.len(), 2);
+        assert_eq!(&text[spans[1].start..spans[1].end], "Port Marine");
+    }
+
+    #[test]
+    fn a_span_takes_the_label_with_the_most_probability() {
+        let tags: Vec<Tag> = ["O", "B-ORG", "I-ORG", "B-LOCATION", "I-LOCATION"]
+            .iter()
+            .map(|t| Tag::parse(t).unwrap())
+            .collect();
+        let text = "Halvorsen Marine Group";
+        let offsets = vec![Some((0, 9)), Some((10, 16)), Some((17, 22))];
+        let p = |v: [f32; 5]| v.iter().map(|x| x.max(1e-6).ln()).collect::<Vec<f32>>();
+        let logits = vec![
+            p([0.0, 0.9, 0.0, 0.1, 0.0]),
+            p([0.0, 0.0, 0.3, 0.0, 0.7]),
+            p([0.0, 0.0, 0.8, 0.0, 0.2]),
+        ];
+        let spans = decode_entities(text, &offsets, &logits, &tags);
+        assert_eq!(spans.len(), 1, "{spans:?}");
+        assert_eq!(spans[0].label, EntityLabel::Org);
+        assert_eq!(&text[spans[0].start..spans[0].end], text);
+    }
+
+    #[test]
+    fn spans_drop_a_leading_determiner() {
+        let text = "on the 22nd";
+        let offsets = vec![Some((0, 2)), Some((3, 6)), Some((7, 11))];
+        let logits = vec![onehot(0), onehot(3), onehot(4)];
+        let spans = decode_entities(text, &offsets, &logits, &tags());
+        assert_eq!(&text[spans[0].start..spans[0].end], "22nd");
+        // A determiner alone stays.
+        let logits = vec![onehot(0), onehot(3), onehot(0)];
+        let spans = decode_entities(text, &offsets, &logits, &tags());
+        assert_eq!(&text[spans[0].start..spans[0].end], "the");
     }
 
     #[test]

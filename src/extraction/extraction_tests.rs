@@ -155,3 +155,13 @@ fn grants_merge_by_strongest_role() {
     assert_eq!(merged[0].role, ToolRole::Read);
     assert_eq!(merged[1].score, 0.7);
 }
+
+#[tokio::test]
+async fn a_negated_action_grants_nothing() {
+    let i = extract("which flights have I booked? just looking, don't book anything").await;
+    assert_eq!(i.granted().count(), 0, "{:?}", i.tools);
+    assert_eq!(i.speech_act, SpeechAct::Question);
+    // A negator before another word does not undo the request.
+    let i = extract("if it's not raining, book a flight to Paris").await;
+    assert_eq!(i.granted().collect::<Vec<_>>(), vec!["book_flight"]);
+}

@@ -461,7 +461,6 @@ impl Extractor {
         let mut open_ended = None;
         for (i, (&(s, e, _), enc)) in clauses.iter().zip(&clause_encodings).enumerate() {
             let (act_idx, act_p) = argmax(&enc.acts);
-            let act = SpeechAct::ALL[act_idx];
             let (cs, ce) = (char_offset(prompt, s), char_offset(prompt, e));
             let text = prompt[s..e].to_string();
             let clause_entities: Vec<usize> = entities
@@ -470,6 +469,13 @@ impl Extractor {
                 .filter(|(_, en)| en.start >= cs && en.end <= ce)
                 .map(|(k, _)| k)
                 .collect();
+            let read = SpeechAct::ALL[act_idx];
+            let act =
+                if read == SpeechAct::Action && negated(&text, cs, &entities, &clause_entities) {
+                    SpeechAct::Question
+                } else {
+                    read
+                };
             let clause_grants = matching::match_clause(
                 i,
                 act,
@@ -597,6 +603,45 @@ fn action_cuts(prompt: &str, seg_start: usize, spans: &[Span]) -> Vec<(usize, us
         }
     }
     cuts
+}
+
+/// Words that, right before an action verb, say the user does not want it
+/// done ("don't book anything", "never share my location").
+const NEGATORS: &[&str] = &["not", "don't", "dont", "don’t", "never"];
+
+/// Whether every ACTION of a clause is negated: the word before it is a
+/// negator (or, when no verb was tagged, a negator is anywhere in the
+/// clause). Such a clause asks for nothing to be done.
+fn negated(
+    text: &str,
+    clause_start: usize,
+    entities: &[Entity],
+    clause_entities: &[usize],
+) -> bool {
+    let mut actions = clause_entities
+        .iter()
+        .map(|&i| &entities[i])
+        .filter(|e| e.label == EntityLabel::Action)
+        .peekable();
+    let is_negator = |w: &str| {
+        NEGATORS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’'))
+    };
+    if actions.peek().is_none() {
+        // No verb was tagged: a negator anywhere ("just looking, don't book
+        // anything") still says nothing is to be done.
+        return text.to_lowercase().split_whitespace().any(is_negator);
+    }
+    actions.all(|a| {
+        let byte = text
+            .char_indices()
+            .nth(a.start - clause_start)
+            .map_or(text.len(), |(b, _)| b);
+        let before = text[..byte].to_lowercase();
+        before
+            .split_whitespace()
+            .next_back()
+            .is_some_and(is_negator)
+    })
 }
 
 fn char_offset(text: &str, byte: usize) -> usize {
