@@ -31,8 +31,6 @@ fn model_args() -> ModelArgs {
         read_threshold: 0.5,
         second_margin: 0.0,
         read_margin: 0.0,
-        lead_grant: 0.5,
-        lead_ratio: 1.0,
         open_ended: telos::config::OpenEndedArg::RequireApproval,
     }
 }

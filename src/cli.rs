@@ -48,8 +48,6 @@ fn thresholds(args: &ModelArgs) -> MatchThresholds {
         read: args.read_threshold,
         second_margin: args.second_margin,
         read_margin: args.read_margin,
-        lead_grant: args.lead_grant,
-        lead_ratio: args.lead_ratio,
     }
 }
 
@@ -143,8 +141,8 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         if name != "trained" || args.tune {
             let (best, s) = eval::tune(Arc::clone(enc), &train, &embeddings).await?;
             lines.push(format!(
-                "  {name}: tuned on train grant={:.3} read={:.2} read-margin={:.2} second-margin={:.2} lead-grant={:.2} lead-ratio={:.1} (train tool-F1 {:.3})",
-                best.grant, best.read, best.read_margin, best.second_margin, best.lead_grant, best.lead_ratio, s.tool_f1
+                "  {name}: tuned on train grant={:.3} read={:.2} read-margin={:.2} second-margin={:.2} (train tool-F1 {:.3})",
+                best.grant, best.read, best.read_margin, best.second_margin, s.tool_f1
             ));
             *t = best;
         }
@@ -260,7 +258,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         }
         per_split.insert(
             "thresholds".into(),
-            json!({"grant": t.grant, "read": t.read, "second_margin": t.second_margin, "read_margin": t.read_margin, "lead_grant": t.lead_grant, "lead_ratio": t.lead_ratio}),
+            json!({"grant": t.grant, "read": t.read, "second_margin": t.second_margin, "read_margin": t.read_margin}),
         );
         report.insert(name.clone(), Value::Object(per_split));
     }

@@ -562,10 +562,8 @@ pub async fn embed_domains(
 }
 
 /// Sweeps the grant and read thresholds and the second-tool margin on the
-/// given domains, then the clear-winner rule (`lead_grant`, `lead_ratio`)
-/// on the best of them, and returns the setting with the best tool F1
-/// (ties: the higher precision) among those that grant questions no more
-/// side effects than the first stage's best.
+/// given domains and returns the setting with the best tool F1 (ties: the
+/// higher precision).
 pub async fn tune(
     encoder: Arc<dyn Encoder>,
     domains: &[&Domain],
@@ -585,7 +583,6 @@ pub async fn tune(
                         read,
                         second_margin,
                         read_margin,
-                        ..MatchThresholds::default()
                     })
             })
         })
@@ -604,33 +601,10 @@ pub async fn tune(
             }
         }
     }
-    let (first, first_scores) = best.ok_or_else(|| EvalError::Case {
+    best.ok_or_else(|| EvalError::Case {
         case: "tune".into(),
         reason: "no domains".into(),
-    })?;
-    let mut best = (first, first_scores.clone());
-    for lead_grant in [0.03f32, 0.05, 0.1, 0.15] {
-        for lead_ratio in [1.5f32, 2.0, 3.0] {
-            if lead_grant >= first.grant {
-                continue;
-            }
-            let t = MatchThresholds {
-                lead_grant,
-                lead_ratio,
-                ..first
-            };
-            let (counts, _) = score(Arc::clone(&encoder), t, domains, embeddings).await?;
-            let s = counts.scores();
-            let better = s.question_over_permission <= first_scores.question_over_permission
-                && (s.tool_f1 > best.1.tool_f1 + 1e-9
-                    || ((s.tool_f1 - best.1.tool_f1).abs() <= 1e-9
-                        && s.tool_precision > best.1.tool_precision));
-            if better {
-                best = (t, s);
-            }
-        }
-    }
-    Ok(best)
+    })
 }
 
 /// One BFCL held-out case.

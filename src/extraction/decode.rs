@@ -146,11 +146,12 @@ pub fn decode_entities(
         let (best, p) = argmax(&probs);
         let (tag, p) = action_rescue(tags, &probs, best, p);
         let word = WordMass::of(tags, &probs);
-        let continues = open
-            && spans
-                .last()
-                .is_some_and(|s| s.label() != EntityLabel::Action)
-            && match tag {
+        // Across labels or from a hesitant `O`, only to the next word:
+        // punctuation in between ("Logistics: fleet") ends the entity.
+        let continues =
+            open && spans.last().is_some_and(|s| {
+                s.label() != EntityLabel::Action && text[s.end..ws].chars().all(char::is_whitespace)
+            }) && match tag {
                 Tag::I(label) => label != EntityLabel::Action,
                 Tag::O => word.inside >= CONTINUE_FLOOR,
                 Tag::B(_) => false,
@@ -186,20 +187,39 @@ const DETERMINERS: &[&str] = &[
     "the", "a", "an", "my", "our", "your", "his", "her", "their", "its",
 ];
 
-/// `span` without a leading determiner word, when a word remains.
+/// Prepositions a date or time span never starts with: "on Monday" is
+/// `Monday`, "by next Thursday" is `next Thursday`. "in" goes only before a
+/// name or a determiner ("in September"), not before a count ("in two
+/// weeks" is a date of its own).
+const TIME_PREPOSITIONS: &[&str] = &[
+    "on", "by", "before", "after", "until", "till", "since", "from", "at", "during",
+];
+
+/// `span` without a leading determiner word (or, for a date, a leading
+/// preposition, then a determiner), when a word remains.
 fn without_determiner(text: &str, mut span: Span) -> Span {
     if span.label == EntityLabel::Action {
         return span;
     }
-    let inner = &text[span.start..span.end];
-    if let Some((first, rest)) = inner.split_once(' ')
-        && DETERMINERS.contains(&first.to_lowercase().as_str())
-    {
-        let rest = rest.trim_start();
-        if !rest.is_empty() {
-            span.start = span.end - rest.len();
+    let strip = |span: &mut Span, words: &dyn Fn(&str, &str) -> bool| {
+        let inner = &text[span.start..span.end];
+        if let Some((first, rest)) = inner.split_once(' ')
+            && words(&first.to_lowercase(), rest)
+        {
+            let rest = rest.trim_start();
+            if !rest.is_empty() {
+                span.start = span.end - rest.len();
+            }
         }
+    };
+    if span.label == EntityLabel::Datetime {
+        strip(&mut span, &|first, rest| {
+            TIME_PREPOSITIONS.contains(&first)
+                || (first == "in"
+                    && (rest.starts_with(|c: char| c.is_uppercase()) || rest.starts_with("the ")))
+        });
     }
+    strip(&mut span, &|first, _| DETERMINERS.contains(&first));
     span
 }
 
@@ -474,6 +494,49 @@ mod tests {
         let logits = vec![onehot(0), onehot(3), onehot(0)];
         let spans = decode_entities(text, &offsets, &logits, &tags());
         assert_eq!(&text[spans[0].start..spans[0].end], "the");
+    }
+
+    #[test]
+    fn dates_drop_a_leading_preposition_but_keep_in_before_a_count() {
+        let tags: Vec<Tag> = ["O", "B-DATETIME", "I-DATETIME"]
+            .iter()
+            .map(|t| Tag::parse(t).unwrap())
+            .collect();
+        let hot = |i: usize| {
+            let mut v = vec![0.0; 3];
+            v[i] = 10.0;
+            v
+        };
+        for (text, want) in [
+            ("by next Thursday", "next Thursday"),
+            ("in September", "September"),
+            ("on the 22nd", "22nd"),
+            ("in two weeks", "in two weeks"),
+        ] {
+            let ws = words(text);
+            let offsets: Vec<_> = ws.iter().map(|w| Some(*w)).collect();
+            let logits: Vec<Vec<f32>> = (0..ws.len())
+                .map(|i| hot(if i == 0 { 1 } else { 2 }))
+                .collect();
+            let spans = decode_entities(text, &offsets, &logits, &tags);
+            assert_eq!(&text[spans[0].start..spans[0].end], want);
+        }
+    }
+
+    #[test]
+    fn punctuation_ends_an_entity_a_hesitant_word_would_continue() {
+        let text = "Quarrystone Logistics: fleet";
+        let offsets = vec![
+            Some((0, 11)),
+            Some((12, 22)),
+            Some((22, 23)),
+            Some((24, 28)),
+        ];
+        let hesitant = vec![0.6f32.ln(), -20.0, -20.0, 0.1f32.ln(), 0.3f32.ln()];
+        let logits = vec![onehot(3), onehot(4), onehot(0), hesitant];
+        let spans = decode_entities(text, &offsets, &logits, &tags());
+        assert_eq!(spans.len(), 1);
+        assert_eq!(&text[spans[0].start..spans[0].end], "Quarrystone Logistics");
     }
 
     #[test]

@@ -26,13 +26,6 @@ pub struct MatchThresholds {
     /// An action clause is read as a lookup only when its best read-only
     /// entry beats its best side-effecting one by more than this margin.
     pub read_margin: f32,
-    /// Probability from which a side-effecting entry below `grant` is still
-    /// granted when it leads the clause's other side-effecting entries by
-    /// `lead_ratio` (a clear winner in a catalog that scores low overall).
-    pub lead_grant: f32,
-    /// How many times the second side-effecting entry's probability a
-    /// clear winner needs.
-    pub lead_ratio: f32,
 }
 
 impl Default for MatchThresholds {
@@ -42,8 +35,6 @@ impl Default for MatchThresholds {
             read: 0.5,
             second_margin: 0.0,
             read_margin: 0.0,
-            lead_grant: 0.5,
-            lead_ratio: 1.0,
         }
     }
 }
@@ -94,10 +85,7 @@ pub fn match_clause(
     let mut out = Vec::new();
     match act {
         SpeechAct::Action => {
-            let runner_up = writes.get(1).map_or(0.0, |w| w.1);
-            let best_write = writes.first().copied().filter(|(_, p)| {
-                *p >= t.grant || (*p >= t.lead_grant && *p >= t.lead_ratio * runner_up)
-            });
+            let best_write = writes.first().copied().filter(|(_, p)| *p >= t.grant);
             // A clause whose best match is a read is a lookup, whatever its act.
             let read_wins = matches!((best_read, best_write), (Some((_, r)), Some((_, w))) if r > w + t.read_margin);
             if let (Some((i, p)), false) = (best_write, read_wins) {
@@ -496,36 +484,6 @@ mod tests {
             MatchThresholds::default(),
         );
         assert_eq!(g.len(), 1);
-    }
-
-    #[test]
-    fn a_clear_winner_below_the_grant_threshold_is_granted() {
-        // cos 0.4 -> p 0.27, cos 0.1 -> p 0.02: below grant 0.5, far ahead.
-        let emb = vec![vec![0.4, 0.917], vec![0.1, 0.995], vec![0.0, 1.0]];
-        let q = [1.0, 0.0];
-        let cat = catalog();
-        let grant = |t| match_clause(0, SpeechAct::Action, &q, &cat, &emb, CAL, t);
-        assert!(grant(MatchThresholds::default()).is_empty());
-        let lead = MatchThresholds {
-            lead_grant: 0.2,
-            lead_ratio: 2.0,
-            ..MatchThresholds::default()
-        };
-        assert_eq!(
-            names(&grant(lead)),
-            vec![("send_email", ToolRole::Requested)]
-        );
-        // Not far enough ahead of the second.
-        let close = vec![vec![0.4, 0.917], vec![0.35, 0.937], vec![0.0, 1.0]];
-        assert!(match_clause(0, SpeechAct::Action, &q, &cat, &close, CAL, lead).is_empty());
-        // Below the lead floor.
-        let high_floor = MatchThresholds {
-            lead_grant: 0.3,
-            ..lead
-        };
-        assert!(grant(high_floor).is_empty());
-        // Questions still grant no side effect.
-        assert!(match_clause(0, SpeechAct::Question, &q, &cat, &emb, CAL, lead).is_empty());
     }
 
     #[test]
