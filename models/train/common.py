@@ -353,6 +353,115 @@ def gen_iban(rng: random.Random) -> str:
     return raw
 
 
+# Invented names. The value lists of the bank are mostly well-known names;
+# these teach the shapes the annotation guide labels but a list cannot
+# enumerate: a company named "<Coined> <Industry>", a product named
+# "<Brand> <model> <noun>", a service, repository or host named in kebab case.
+_COIN_HEAD = ["Ash", "Bell", "Birch", "Black", "Bright", "Cedar", "Clear", "Copper", "Crest",
+              "Drift", "East", "Elm", "Fair", "Fern", "Fox", "Glen", "Gold", "Granite", "Green",
+              "Harbor", "Hazel", "High", "Iron", "Juniper", "Kestrel", "Kings", "Lake", "Lark",
+              "Linden", "Maple", "Marsh", "Mill", "North", "Oak", "Orchard", "Pine", "Quarry",
+              "Raven", "Red", "River", "Rose", "Salt", "Silver", "Stone", "Summit", "Swift",
+              "Thorn", "Timber", "Vale", "West", "White", "Willow", "Wren"]
+_COIN_TAIL = ["wood", "field", "stone", "gate", "brook", "ridge", "water", "well", "ford",
+              "haven", "light", "point", "view", "mont", "dale", "crest", "hill", "bridge",
+              "wick", "moor", "bay", "worth", "more", "line", "path"]
+_INDUSTRY = ["Logistics", "Analytics", "Software", "Labs", "Systems", "Group", "Holdings",
+             "Partners", "Capital", "Ventures", "Consulting", "Media", "Studios", "Health",
+             "Medical", "Pharma", "Biotech", "Energy", "Solar", "Motors", "Automotive",
+             "Robotics", "Foods", "Farms", "Brewing", "Coffee", "Bakery", "Kitchens", "Hotels",
+             "Resorts", "Travel", "Airways", "Freight", "Shipping", "Marine", "Construction",
+             "Builders", "Architects", "Engineering", "Manufacturing", "Industries", "Textiles",
+             "Apparel", "Fashion", "Design", "Interiors", "Furniture", "Realty", "Properties",
+             "Insurance", "Bank", "Credit Union", "Financial", "Advisors", "Accounting", "Legal",
+             "Law", "Dental", "Clinic", "Veterinary", "Pets", "Fitness", "Sports", "Outdoors",
+             "Academy", "School", "University", "Institute", "Foundation", "Trust", "Security",
+             "Networks", "Telecom", "Cloud", "Data", "AI", "Games", "Records", "Publishing",
+             "Press", "Printing", "Packaging", "Chemicals", "Mining", "Metals", "Plastics",
+             "Electric", "Water", "Waste", "Recycling", "Supply", "Trading", "Imports",
+             "Wholesale", "Retail", "Markets", "Stores", "Pharmacy", "Optics", "Aerospace",
+             "& Co", "& Sons", "and Partners", "Inc", "Ltd", "LLC", "GmbH", "AG", "SA", "BV"]
+_BRANDS = ["Sony", "Bose", "Samsung", "LG", "Philips", "Panasonic", "Dyson", "Shark", "Bosch",
+           "Siemens", "Miele", "KitchenAid", "Breville", "Nespresso", "De'Longhi", "Smeg",
+           "Lego", "Hasbro", "Mattel", "Nike", "Adidas", "Puma", "Asics", "Patagonia",
+           "The North Face", "Columbia", "Levi's", "Uniqlo", "IKEA", "Anker", "Belkin",
+           "Logitech", "Razer", "Corsair", "JBL", "Sennheiser", "Canon", "Nikon", "Fujifilm",
+           "Garmin", "Casio", "Seiko", "Ray-Ban", "Oral-B", "Braun", "Gillette", "Duracell",
+           "Energizer", "Stanley", "Yeti", "Contigo", "Osprey", "Samsonite", "Tefal", "Le Creuset",
+           "Lodge", "Weber", "Traeger", "Dell", "Lenovo", "HP", "Asus", "Acer", "Microsoft",
+           "Xiaomi", "OnePlus", "Nokia", "Kobo", "Brother", "Epson", "Vitamix", "Ninja",
+           "Instant Pot", "Crocs", "Birkenstock", "Vans", "Converse", "Fjallraven", "Herschel"]
+_PRODUCT_NOUNS = ["headphones", "earbuds", "speaker", "soundbar", "charger", "cable", "adapter",
+                  "power bank", "keyboard", "mouse", "monitor", "laptop", "tablet", "phone",
+                  "smartwatch", "camera", "lens", "tripod", "printer", "ink cartridges",
+                  "batteries", "light bulbs", "vacuum", "air purifier", "kettle", "toaster",
+                  "blender", "coffee maker", "espresso machine", "frying pan", "dutch oven",
+                  "saucepan", "knife set", "cutting board", "water bottle", "travel mug",
+                  "lunch box", "backpack", "duffel bag", "suitcase", "rain jacket",
+                  "hiking jacket", "fleece", "hoodie", "t-shirt", "jeans", "sneakers",
+                  "running shoes", "hiking boots", "sandals", "socks", "sunglasses", "watch",
+                  "toothbrush", "shaver", "hair dryer", "sheets", "pillow", "duvet", "towels",
+                  "desk lamp", "office chair", "bookshelf", "storage boxes", "building set",
+                  "board game", "puzzle", "drone", "router", "webcam", "microphone", "grill",
+                  "tent", "sleeping bag", "yoga mat", "dumbbells", "dishwasher tablets",
+                  "laundry detergent", "paper towels", "coffee pods", "dog food", "cat litter"]
+_PRODUCT_ADJ = ["wireless", "waterproof", "stainless steel", "cordless", "compact", "portable",
+                "ergonomic", "noise-cancelling", "organic", "reusable", "insulated", "foldable",
+                "smart", "mini", "large", "black", "white", "blue", "leather", "cotton", "wool"]
+_SERVICE_WORDS = ["auth", "billing", "payments", "search", "inventory", "orders", "user",
+                  "account", "profile", "notification", "email", "sms", "image", "video",
+                  "media", "report", "ledger", "catalog", "pricing", "shipping", "analytics",
+                  "gateway", "session", "cache", "queue", "scheduler", "export", "import", "sync",
+                  "index", "feed", "chat", "web", "mobile", "admin", "config", "metrics", "audit",
+                  "fraud", "recommendation", "content", "upload", "storage", "identity", "tax"]
+_SERVICE_TAILS = ["api", "service", "svc", "worker", "gateway", "db", "cache", "proxy", "job",
+                  "cron", "frontend", "backend", "bff", "indexer", "exporter", "processor",
+                  "dispatcher", "consumer", "producer", "server", "app", "ui", "engine", "store"]
+_SERVICE_NOUNS = ["service", "repo", "repository", "deployment", "cluster", "pipeline",
+                  "workflow", "database", "bucket", "queue", "job", "container", "pod", "stack"]
+
+
+def gen_org_name(rng: random.Random, surnames: list | None = None) -> str:
+    if surnames and rng.random() < 0.4:
+        head = rng.choice(surnames)
+    else:
+        head = rng.choice(_COIN_HEAD) + rng.choice(_COIN_TAIL)
+    if rng.random() < 0.15:
+        head += " " + rng.choice(_COIN_HEAD) + rng.choice(_COIN_TAIL)
+    return f"{head} {rng.choice(_INDUSTRY)}"
+
+
+def gen_product_name(rng: random.Random) -> str:
+    noun = rng.choice(_PRODUCT_NOUNS)
+    k = rng.randrange(5)
+    if k == 0:
+        return f"{rng.choice(_BRANDS)} {noun}"
+    if k == 1:
+        model = rng.choice([f"{rng.choice('ABCDEFGHKMPQRSTVWXZ')}{rng.randint(1, 999)}",
+                            f"{rng.choice(['Pro', 'Max', 'Air', 'Plus', 'Ultra', 'Lite', 'Go'])}",
+                            f"{rng.choice('ABCDEFGHKMPQRSTVWXZ')}{rng.choice('ABCDEFGHKMPQRSTVWXZ')}-"
+                            f"{rng.randint(100, 9999)}"])
+        return f"{rng.choice(_BRANDS)} {model} {noun}" if rng.random() < 0.6 else \
+            f"{rng.choice(_BRANDS)} {model}"
+    if k == 2:
+        return f"{rng.choice(_PRODUCT_ADJ)} {noun}"
+    if k == 3:
+        size = rng.choice([f"{rng.randint(2, 120)}W", f"{rng.randint(1, 5)}m",
+                           f"{rng.randint(8, 64)}oz", f"{rng.randint(1, 4)}TB",
+                           f"{rng.randint(10, 65)}-inch", f"{rng.randint(1, 12)}-pack"])
+        return f"{size} {noun}" if rng.random() < 0.5 else f"{rng.choice(_BRANDS)} {size} {noun}"
+    return f"{rng.choice(_BRANDS)} {rng.choice(_PRODUCT_ADJ)} {noun}"
+
+
+def gen_service_name(rng: random.Random) -> str:
+    name = f"{rng.choice(_SERVICE_WORDS)}-{rng.choice(_SERVICE_TAILS)}"
+    if rng.random() < 0.2:
+        name = f"{rng.choice(_SERVICE_WORDS)}-{name}"
+    if rng.random() < 0.1:
+        name += f"-{rng.randint(1, 9)}"
+    return f"{name} {rng.choice(_SERVICE_NOUNS)}" if rng.random() < 0.35 else name
+
+
 # ---------------------------------------------------------------- tokenisation
 
 def load_tokenizer(path: str | None = None):

@@ -577,7 +577,11 @@ decoded spans, speech act) for the Rust tests.
 - Training bank: `models/train/bank/` of this repository ({len(m.get('bank_domains', []))} domains of
   MCP tools with annotated request templates, slot values, generic phrases;
   sha256 of its JSON files `{m.get('bank_sha256')}`), same licence as the
-  repository.
+  repository. A share of the ORG, PRODUCT and RESOURCE slots is filled by
+  the name generators of `common.py` (`gen_org_name`, `gen_product_name`,
+  `gen_service_name`: coined company names with an industry word, brand +
+  model + product noun, kebab-case services and repositories) so that the
+  labels cover names no list enumerates.
 - The derived weights are distributed under Apache-2.0.
 
 ## How it was produced

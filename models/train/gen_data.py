@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
     BANK_DIR, DEFAULT_WORK, ENTITY_LABELS, Doc, entry_text, gen_email, gen_iban, gen_iso_date,
-    gen_money, gen_phone, gen_url, is_read_only, render_template, stable_frac, strongest_act,
+    gen_money, gen_org_name, gen_phone, gen_product_name, gen_service_name, gen_url, is_read_only, render_template, stable_frac, strongest_act,
     tool_act, write_jsonl,
 )
 
@@ -36,6 +36,9 @@ SENT_END = ".!?"
 N_HELDOUT_DOMAINS = 3
 TEMPLATE_HOLDOUT = 0.2
 VALUE_HOLDOUT = 0.2
+# Share of slot values drawn from the name generators of common.py rather
+# than from the value lists.
+GENERATED_SHARE = {"ORG": 0.3, "PRODUCT": 0.3, "RESOURCE": 0.15}
 
 
 # ---------------------------------------------------------------- bank loading
@@ -118,6 +121,9 @@ class Values:
             kept = [v for v in vals if stable_frac("value", label, v) >= VALUE_HOLDOUT]
             pick = held if split != "train" else kept
             self.lists[label] = pick if len(pick) >= 3 else vals
+        self.surnames = sorted({p.split()[-1] for p in self.lists.get("PERSON", [])
+                                if len(p.split()) > 1 and p.split()[-1][:1].isupper()
+                                and "." not in p})
 
     def __call__(self, label: str) -> str:
         r = self.rng
@@ -133,6 +139,12 @@ class Values:
             return gen_iso_date(r)
         if label == "ACCOUNT" and (r.random() < 0.2 or "ACCOUNT" not in self.lists):
             return gen_iban(r)
+        if label == "ORG" and r.random() < GENERATED_SHARE["ORG"]:
+            return gen_org_name(r, self.surnames)
+        if label == "PRODUCT" and r.random() < GENERATED_SHARE["PRODUCT"]:
+            return gen_product_name(r)
+        if label == "RESOURCE" and r.random() < GENERATED_SHARE["RESOURCE"]:
+            return gen_service_name(r)
         vals = self.lists.get(label)
         if not vals:
             raise KeyError(f"no values for {label}")

@@ -232,7 +232,7 @@ def main(argv=None):
     ap.add_argument("--w-ner", type=float, default=1.0)
     ap.add_argument("--w-act", type=float, default=0.5)
     ap.add_argument("--w-cal", type=float, default=0.5)
-    ap.add_argument("--time-budget", type=float, default=30 * 60,
+    ap.add_argument("--time-budget", type=float, default=40 * 60,
                     help="wall-clock budget (s): the schedule ends here if the steps take longer")
     args = ap.parse_args(argv)
 
