@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Bounded loopback load test. Starts a release server on 127.0.0.1 with a
 # throw-away data directory, registers the travel catalog, then measures:
-#   1. POST /v1/intents with 16 concurrent clients (a 20-token request);
+#   1. POST /v1/intents: one client (latency) with a 21-token one-action
+#      request and the 20-token two-action headline request (two model
+#      passes: the clause split needs the first pass's ACTION spans), then
+#      16 concurrent clients with the one-action request (throughput);
 #   2. POST /v1/workflows/{id}/steps with 32 concurrent clients, one
 #      workflow each (durable, group-committed steps);
 #   3. POST /access/v1/evaluation (AuthZEN, MCP tools/call in a workflow,
@@ -35,8 +38,13 @@ new_workflow() {
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])'
 }
 curl -sf -X PUT -H 'content-type: application/json' --data @fixtures/intents/travel/catalog.json "$base/v1/catalogs/travel" >/dev/null
-echo "== POST /v1/intents, 16 clients, $INTENTS requests"
-target/release/examples/loadgen --url "$base/v1/intents" --body fixtures/load/intent.json \
+for body in intent_20_tokens intent_two_actions; do
+  echo "== POST /v1/intents, 1 client, 500 requests ($body)"
+  target/release/examples/loadgen --url "$base/v1/intents" --body "fixtures/load/$body.json" \
+    --concurrency 1 --requests 500 --max-seconds 60
+done
+echo "== POST /v1/intents, 16 clients, $INTENTS requests (intent_20_tokens)"
+target/release/examples/loadgen --url "$base/v1/intents" --body fixtures/load/intent_20_tokens.json \
   --concurrency 16 --requests "$INTENTS" --max-seconds 120
 : > "$work/urls"
 for i in $(seq 1 32); do
