@@ -1,9 +1,10 @@
 //! The batching queue between requests and the model thread. Requests
 //! enqueue tokenized inputs and wait on a oneshot; one task drains the
 //! queue into batches bounded by a request cap and a token budget (a padded
-//! batch costs `longest × n`) and hands them to the model thread over a
-//! channel of capacity 1, so while the model is busy the next batch keeps
-//! growing. Cancelled requests are skipped before they cost a forward pass.
+//! batch costs `longest × n`) and hands them to the model thread. A batch
+//! is formed only once the model has answered the previous one, so while
+//! the model is busy the next batch keeps growing. Cancelled requests are
+//! skipped before they cost a forward pass.
 //! Admission is bounded by a semaphore: a full queue fails fast as
 //! [`ExtractionError::Overloaded`] (HTTP 429) instead of growing memory.
 
@@ -14,7 +15,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::Span;
 
 use super::ExtractionError;
-use super::runtime::{BatchItem, RawOutput};
+use super::runtime::{Batch, BatchItem, RawOutput};
 
 /// Limits of the batching queue.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +48,7 @@ pub struct Batcher {
 
 impl Batcher {
     /// Starts the queue task feeding `model`.
-    pub fn start(limits: BatchLimits, model: mpsc::Sender<Vec<BatchItem>>) -> Self {
+    pub fn start(limits: BatchLimits, model: mpsc::Sender<Batch>) -> Self {
         let shared = Arc::new(Shared {
             queue: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
@@ -55,20 +56,25 @@ impl Batcher {
             limits,
         });
         let task_shared = Arc::clone(&shared);
+        let model_free = Arc::new(Semaphore::new(1));
         tokio::spawn(async move {
             loop {
                 task_shared.notify.notified().await;
                 loop {
-                    // Form a batch only once the model can take it, so inputs
-                    // cancelled while the model is busy are never run.
+                    // Form a batch only once the model is done with the last
+                    // one: inputs cancelled meanwhile are never run, and the
+                    // batch holds everything that queued during that pass.
+                    let Ok(done) = Arc::clone(&model_free).acquire_owned().await else {
+                        return;
+                    };
                     let Ok(slot) = model.reserve().await else {
                         return;
                     };
-                    let batch = next_batch(&task_shared);
-                    if batch.is_empty() {
+                    let items = next_batch(&task_shared);
+                    if items.is_empty() {
                         break;
                     }
-                    slot.send(batch);
+                    slot.send(Batch { items, done });
                 }
             }
         });
@@ -169,12 +175,12 @@ mod tests {
     use super::*;
 
     /// A model thread stand-in that echoes the batch size into the output.
-    fn echo_model() -> (mpsc::Sender<Vec<BatchItem>>, Arc<Mutex<Vec<usize>>>) {
+    fn echo_model() -> (mpsc::Sender<Batch>, Arc<Mutex<Vec<usize>>>) {
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let (tx, mut rx) = mpsc::channel::<Vec<BatchItem>>(1);
+        let (tx, mut rx) = mpsc::channel::<Batch>(1);
         let seen = Arc::clone(&sizes);
         std::thread::spawn(move || {
-            while let Some(batch) = rx.blocking_recv() {
+            while let Some(Batch { items: batch, done: _done }) = rx.blocking_recv() {
                 seen.lock().unwrap().push(batch.len());
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 let n = batch.len();
@@ -243,7 +249,7 @@ mod tests {
     async fn cancelled_inputs_are_skipped() {
         let (tx, sizes) = echo_model();
         let b = Batcher::start(limits(64), tx);
-        // One batch runs, one waits in the channel; then a request is
+        // One batch runs, one waits in the queue; then a request is
         // enqueued and dropped before the model can take it.
         let spawn = |ids: Vec<Vec<i64>>| {
             let b = b.clone();

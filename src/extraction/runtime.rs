@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tracing::{Span, debug, info};
 
 use super::ExtractionError;
@@ -173,6 +173,16 @@ pub struct BatchItem {
     pub queued_at: Instant,
 }
 
+/// A batch for the model thread. `done` is released once every answer of
+/// the batch is sent: the batcher forms the next batch only then, from
+/// everything that queued while this one ran.
+pub struct Batch {
+    /// The inputs.
+    pub items: Vec<BatchItem>,
+    /// Held while the batch runs.
+    pub done: OwnedSemaphorePermit,
+}
+
 /// Options of the ONNX session.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionOptions {
@@ -278,7 +288,7 @@ pub fn spawn_model_thread(
     files: &ModelFiles,
     opts: SessionOptions,
     warmup_batch: usize,
-) -> Result<mpsc::Sender<Vec<BatchItem>>, ExtractionError> {
+) -> Result<mpsc::Sender<Batch>, ExtractionError> {
     let mut session = session(files, opts)?;
     let warm: Vec<Vec<i64>> = (0..warmup_batch.max(1))
         .map(|_| {
@@ -308,11 +318,11 @@ pub fn spawn_model_thread(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "model warm"
     );
-    let (tx, mut rx) = mpsc::channel::<Vec<BatchItem>>(1);
+    let (tx, mut rx) = mpsc::channel::<Batch>(1);
     std::thread::Builder::new()
         .name("telos-model".into())
         .spawn(move || {
-            while let Some(batch) = rx.blocking_recv() {
+            while let Some(Batch { items: batch, done }) = rx.blocking_recv() {
                 let inputs: Vec<Vec<i64>> = batch.iter().map(|b| b.ids.clone()).collect();
                 let tokens: usize = inputs.iter().map(Vec::len).max().unwrap_or(0) * inputs.len();
                 let started = Instant::now();
@@ -341,6 +351,7 @@ pub fn spawn_model_thread(
                         }
                     }
                 }
+                drop(done);
             }
         })
         .map_err(|e| ExtractionError::Runtime(e.to_string()))?;
