@@ -180,7 +180,11 @@ mod tests {
         let (tx, mut rx) = mpsc::channel::<Batch>(1);
         let seen = Arc::clone(&sizes);
         std::thread::spawn(move || {
-            while let Some(Batch { items: batch, done: _done }) = rx.blocking_recv() {
+            while let Some(Batch {
+                items: batch,
+                done: _done,
+            }) = rx.blocking_recv()
+            {
                 seen.lock().unwrap().push(batch.len());
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 let n = batch.len();
