@@ -67,14 +67,13 @@ impl Batcher {
                     let Ok(done) = Arc::clone(&model_free).acquire_owned().await else {
                         return;
                     };
-                    let Ok(slot) = model.reserve().await else {
-                        return;
-                    };
                     let items = next_batch(&task_shared);
                     if items.is_empty() {
                         break;
                     }
-                    slot.send(Batch { items, done });
+                    if model.send(Batch { items, done }).await.is_err() {
+                        return;
+                    }
                 }
             }
         });
