@@ -350,17 +350,28 @@ fn action_rescue(tags: &[Tag], probs: &[f32], best: usize, p: f32) -> (Tag, f32)
 mod tests {
     use super::*;
 
+    fn parse_tags(names: &[&str]) -> Vec<Tag> {
+        names.iter().map(|t| Tag::parse(t).unwrap()).collect()
+    }
+
     fn tags() -> Vec<Tag> {
-        ["O", "B-ACTION", "I-ACTION", "B-LOCATION", "I-LOCATION"]
-            .iter()
-            .map(|t| Tag::parse(t).unwrap())
-            .collect()
+        parse_tags(&["O", "B-ACTION", "I-ACTION", "B-LOCATION", "I-LOCATION"])
+    }
+
+    /// Logits that put tag `i` of `n` far ahead.
+    fn onehot_of(n: usize, i: usize) -> Vec<f32> {
+        let mut v = vec![0.0; n];
+        v[i] = 10.0;
+        v
     }
 
     fn onehot(i: usize) -> Vec<f32> {
-        let mut v = vec![0.0; 5];
-        v[i] = 10.0;
-        v
+        onehot_of(5, i)
+    }
+
+    /// Over [`tags`]: `O` wins (0.6), yet I-LOCATION has 0.3.
+    fn hesitant() -> Vec<f32> {
+        vec![0.6f32.ln(), -20.0, -20.0, 0.1f32.ln(), 0.3f32.ln()]
     }
 
     #[test]
@@ -458,8 +469,7 @@ mod tests {
         assert_eq!(spans.len(), 3, "I-ACTION starts an ACTION span: {spans:?}");
         // A hesitant O whose inside-entity probability reaches the floor
         // continues the open entity.
-        let hesitant = vec![0.6f32.ln(), -20.0, -20.0, 0.1f32.ln(), 0.3f32.ln()];
-        let logits = vec![onehot(1), onehot(3), hesitant];
+        let logits = vec![onehot(1), onehot(3), hesitant()];
         let spans = decode_entities(text, &offsets, &logits, &tags());
         assert_eq!(spans.len(), 2);
         assert_eq!(&text[spans[1].start..spans[1].end], "Port Marine");
@@ -467,10 +477,7 @@ mod tests {
 
     #[test]
     fn a_span_takes_the_label_with_the_most_probability() {
-        let tags: Vec<Tag> = ["O", "B-ORG", "I-ORG", "B-LOCATION", "I-LOCATION"]
-            .iter()
-            .map(|t| Tag::parse(t).unwrap())
-            .collect();
+        let tags = parse_tags(&["O", "B-ORG", "I-ORG", "B-LOCATION", "I-LOCATION"]);
         let text = "Halvorsen Marine Group";
         let offsets = vec![Some((0, 9)), Some((10, 16)), Some((17, 22))];
         let p = |v: [f32; 5]| v.iter().map(|x| x.max(1e-6).ln()).collect::<Vec<f32>>();
@@ -500,15 +507,7 @@ mod tests {
 
     #[test]
     fn dates_drop_a_leading_preposition_but_keep_in_before_a_count() {
-        let tags: Vec<Tag> = ["O", "B-DATETIME", "I-DATETIME"]
-            .iter()
-            .map(|t| Tag::parse(t).unwrap())
-            .collect();
-        let hot = |i: usize| {
-            let mut v = vec![0.0; 3];
-            v[i] = 10.0;
-            v
-        };
+        let tags = parse_tags(&["O", "B-DATETIME", "I-DATETIME"]);
         for (text, want) in [
             ("by next Thursday", "next Thursday"),
             ("in September", "September"),
@@ -518,7 +517,7 @@ mod tests {
             let ws = words(text);
             let offsets: Vec<_> = ws.iter().map(|w| Some(*w)).collect();
             let logits: Vec<Vec<f32>> = (0..ws.len())
-                .map(|i| hot(if i == 0 { 1 } else { 2 }))
+                .map(|i| onehot_of(3, if i == 0 { 1 } else { 2 }))
                 .collect();
             let spans = decode_entities(text, &offsets, &logits, &tags);
             assert_eq!(&text[spans[0].start..spans[0].end], want);
@@ -534,8 +533,7 @@ mod tests {
             Some((22, 23)),
             Some((24, 28)),
         ];
-        let hesitant = vec![0.6f32.ln(), -20.0, -20.0, 0.1f32.ln(), 0.3f32.ln()];
-        let logits = vec![onehot(3), onehot(4), onehot(0), hesitant];
+        let logits = vec![onehot(3), onehot(4), onehot(0), hesitant()];
         let spans = decode_entities(text, &offsets, &logits, &tags());
         assert_eq!(spans.len(), 1);
         assert_eq!(&text[spans[0].start..spans[0].end], "Quarrystone Logistics");
