@@ -31,9 +31,9 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::RwLock;
 
 use super::PdpError;
+use super::cache::BoundedCache;
 use super::request::Evaluation;
 use super::slices::Slices;
 
@@ -95,28 +95,22 @@ pub fn type_name(kind: &str) -> String {
 /// Parsed Cedar type names by AuthZEN type. Parsing a name runs Cedar's
 /// parser, which costs more than evaluating a slice of policies; a PDP sees
 /// few types, so they are kept (at most `MAX_TYPES`, then parsed each time).
-#[derive(Debug, Default)]
-struct TypeNames(RwLock<HashMap<String, EntityTypeName>>);
+#[derive(Debug)]
+struct TypeNames(BoundedCache<String, EntityTypeName>);
 
 const MAX_TYPES: usize = 1024;
 
 impl TypeNames {
+    fn new() -> Self {
+        Self(BoundedCache::new(MAX_TYPES))
+    }
+
     fn uid(&self, kind: &str, id: &str) -> Result<EntityUid, PdpError> {
-        let cached = self.0.read().ok().and_then(|m| m.get(kind).cloned());
-        let t = match cached {
-            Some(t) => t,
-            None => {
-                let t = EntityTypeName::from_str(&type_name(kind)).map_err(|e| {
-                    PdpError::BadRequest(format!("type `{kind}` cannot be a Cedar type: {e}"))
-                })?;
-                if let Ok(mut m) = self.0.write()
-                    && m.len() < MAX_TYPES
-                {
-                    m.insert(kind.to_string(), t.clone());
-                }
-                t
-            }
-        };
+        let t = self.0.get_or_try_insert(kind, || {
+            EntityTypeName::from_str(&type_name(kind)).map_err(|e| {
+                PdpError::BadRequest(format!("type `{kind}` cannot be a Cedar type: {e}"))
+            })
+        })?;
         Ok(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
     }
 }
@@ -202,7 +196,7 @@ impl BasePolicy {
         };
         Ok(Self {
             slices: Slices::new(&policies, MAX_SLICES),
-            types: TypeNames::default(),
+            types: TypeNames::new(),
             names: policies
                 .policies()
                 .map(|p| {

@@ -9,6 +9,7 @@
 //! `context.act` (an RFC 8693 claim), `context.token` (the delegated JWT) or
 //! `context.sub`.
 
+mod cache;
 pub mod cedar;
 pub mod request;
 mod slices;

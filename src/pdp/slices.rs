@@ -8,7 +8,9 @@
 
 use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet, ResourceConstraint};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use super::cache::BoundedCache;
 
 /// The exact action and resource a policy's scope names, if any.
 type Key = (Option<EntityUid>, Option<EntityUid>);
@@ -20,8 +22,7 @@ pub struct Slices {
     /// Whether some policy names an exact action or resource, so that a
     /// slice can leave anything out.
     useful: bool,
-    cache: RwLock<HashMap<(EntityUid, EntityUid), Arc<PolicySet>>>,
-    max_cached: usize,
+    cache: BoundedCache<(EntityUid, EntityUid), Arc<PolicySet>>,
 }
 
 impl Slices {
@@ -48,8 +49,7 @@ impl Slices {
         Self {
             useful: by_key.keys().any(|(a, r)| a.is_some() || r.is_some()),
             by_key,
-            cache: RwLock::new(HashMap::new()),
-            max_cached,
+            cache: BoundedCache::new(max_cached),
         }
     }
 
@@ -60,22 +60,21 @@ impl Slices {
             return None;
         }
         let key = (action.clone(), resource.clone());
-        if let Some(s) = self.cache.read().ok()?.get(&key) {
-            return Some(Arc::clone(s));
-        }
-        let (a, r) = (Some(action.clone()), Some(resource.clone()));
-        let keys: [Key; 4] = [(None, None), (a.clone(), None), (None, r.clone()), (a, r)];
-        let policies = keys
-            .iter()
-            .filter_map(|k| self.by_key.get(k))
-            .flatten()
-            .cloned();
-        let set = Arc::new(PolicySet::from_policies(policies).ok()?);
-        let mut cache = self.cache.write().ok()?;
-        if cache.len() < self.max_cached {
-            cache.insert(key, Arc::clone(&set));
-        }
-        Some(set)
+        self.cache
+            .get_or_try_insert(&key, || {
+                let (a, r) = (Some(action.clone()), Some(resource.clone()));
+                let keys: [Key; 4] = [(None, None), (a.clone(), None), (None, r.clone()), (a, r)];
+                let policies = keys
+                    .iter()
+                    .filter_map(|k| self.by_key.get(k))
+                    .flatten()
+                    .cloned();
+                // A set that cannot be built is used whole.
+                PolicySet::from_policies(policies)
+                    .map(Arc::new)
+                    .map_err(|_| ())
+            })
+            .ok()
     }
 }
 
@@ -139,6 +138,6 @@ mod tests {
                 1
             );
         }
-        assert_eq!(slices.cache.read().unwrap().len(), 2);
+        assert_eq!(slices.cache.len(), 2);
     }
 }
