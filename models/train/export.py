@@ -1,7 +1,8 @@
 """Export the trained model to ONNX, quantise it and write the model directory.
 
 1. torch -> ONNX fp32 (inputs input_ids, attention_mask int64 [batch, seq];
-   outputs embedding, ner_logits, act_logits; dynamic batch and seq axes;
+   outputs embedding, ner_logits, act_logits and the per-token
+   token_states, token_act_logits; dynamic batch and seq axes;
    token_type_ids are zeros inside the graph), kept in --work.
 2. weight-only int8 (weight_only.py): int8 weights per output channel,
    fp32 activations, so outputs do not depend on batch composition.
@@ -38,6 +39,7 @@ import evaluate as ev  # noqa: E402
 from train import TelosModel, load_trained  # noqa: E402
 
 MAX_DROP_POINTS = 1.0
+OUTPUTS = ["embedding", "ner_logits", "act_logits", "token_states", "token_act_logits"]
 MAX_FILE_BYTES = 30 * 1024 * 1024
 
 PARITY_TEXTS = [
@@ -58,7 +60,10 @@ class Exported(torch.nn.Module):
         self.m = model
 
     def forward(self, input_ids, attention_mask):
-        return self.m(input_ids, attention_mask)
+        h = self.m.states(input_ids, attention_mask)
+        embedding, act_logits = self.m.pool(h, attention_mask)
+        # per-token outputs: a clause is pooled from them inside its request
+        return embedding, self.m.ner(h), act_logits, h, self.m.act(h)
 
 
 def export_onnx(model: TelosModel, path: str) -> None:
@@ -76,7 +81,7 @@ def export_onnx(model: TelosModel, path: str) -> None:
         )
     tmp = path + ".raw"
     prog.save(tmp, external_data=False)
-    name_outputs(tmp, path, ["embedding", "ner_logits", "act_logits"])
+    name_outputs(tmp, path, OUTPUTS)
     os.remove(tmp)
 
 
@@ -156,9 +161,15 @@ def check_dynamic(path: str) -> dict:
         ids[:, 0] = 101
         ids[:, -1] = 102
         mask = np.ones((b, t), dtype=np.int64)
-        emb, ner, act = sess.run(None, {"input_ids": ids, "attention_mask": mask})
+        emb, ner, act, states, tact = sess.run(OUTPUTS, {"input_ids": ids, "attention_mask": mask})
         assert emb.shape == (b, EMBED_DIM) and ner.shape == (b, t, len(NER_LABELS)) \
             and act.shape == (b, len(SPEECH_ACTS)), (emb.shape, ner.shape, act.shape)
+        assert states.shape == (b, t, EMBED_DIM) and tact.shape == (b, t, len(SPEECH_ACTS)), \
+            (states.shape, tact.shape)
+        # the pooled outputs are the means of the per-token ones
+        pooled = states.mean(axis=1)
+        pooled /= np.linalg.norm(pooled, axis=-1, keepdims=True)
+        assert np.abs(pooled - emb).max() < 1e-3 and np.abs(tact.mean(axis=1) - act).max() < 1e-3
         shapes.append([b, t])
     return {"inputs": {k: [str(v[0]), [str(s) for s in v[1]]] for k, v in ins.items()},
             "outputs": {k: [str(v[0]), [str(s) for s in v[1]]] for k, v in outs.items()},

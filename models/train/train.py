@@ -7,10 +7,13 @@
 Losses per step:
   (a) relevance InfoNCE (temperature 0.05): clause -> its tool against the
       positive entry + 4 hard negatives from the same catalog (siblings first)
-      + every other entry of the step (in-batch negatives); bank clauses and
-      BFCL train queries;
+      + every other entry of the step (in-batch negatives); bank clauses on
+      their own, clauses of multi-clause requests pooled inside their request
+      (mean of the hidden states of the clause's tokens, as the runtime pools
+      a split clause), and BFCL train queries;
   (b) NER token cross-entropy (bank texts; masked for BFCL);
-  (c) speech-act cross-entropy (bank texts; masked for BFCL);
+  (c) speech-act cross-entropy (bank texts and in-request clauses; masked
+      for BFCL);
   (d) calibration BCE on sigmoid(scale * cos + bias) with learnable scale and
       bias over positive and negative pairs: same-catalog negatives (question
       clauses vs side-effecting siblings included), BFCL irrelevant queries
@@ -65,15 +68,23 @@ class TelosModel(nn.Module):
         self.rel_scale = nn.Parameter(torch.tensor(20.0))
         self.rel_bias = nn.Parameter(torch.tensor(-10.0))
 
-    def forward(self, input_ids, attention_mask):
+    def states(self, input_ids, attention_mask):
         out = self.bert(input_ids=input_ids, attention_mask=attention_mask,
                         token_type_ids=torch.zeros_like(input_ids))
-        h = out.last_hidden_state
-        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        return out.last_hidden_state
+
+    def pool(self, h, pool_mask):
+        """(embedding, act_logits) of the tokens a pool mask selects: the
+        whole text (the attention mask) or one clause inside its context."""
+        m = pool_mask.unsqueeze(-1).to(h.dtype)
         pooled = (h * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
         embedding = pooled / pooled.norm(p=2, dim=-1, keepdim=True).clamp(min=1e-12)
+        return embedding, self.act(self.dropout(pooled))
+
+    def forward(self, input_ids, attention_mask):
+        h = self.states(input_ids, attention_mask)
+        embedding, act_logits = self.pool(h, attention_mask)
         ner_logits = self.ner(self.dropout(h))
-        act_logits = self.act(self.dropout(pooled))
         return embedding, ner_logits, act_logits
 
 
@@ -167,6 +178,14 @@ def clause_items(ex: dict) -> list:
     return out
 
 
+def clause_pool_mask(encoding, start: int, end: int) -> list:
+    """1 for the non-special tokens whose characters lie in [start, end):
+    a clause pooled inside the request it was written in (the runtime pools
+    split clauses the same way, from one forward pass)."""
+    return [int(not sp and e > s and s >= start and e <= end)
+            for (s, e), sp in zip(encoding.offsets, encoding.special_tokens_mask)]
+
+
 def object_words(names: list) -> dict:
     """Name words without a shared namespace and without the verb (first word)."""
     words = {n: name_words(n).split() for n in names}
@@ -223,7 +242,9 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--head-lr", type=float, default=2e-3)
     ap.add_argument("--n-text", type=int, default=24, help="full requests per step (NER + act)")
-    ap.add_argument("--n-clause", type=int, default=20, help="bank clauses per step (relevance)")
+    ap.add_argument("--n-clause", type=int, default=16, help="bank clauses per step (relevance)")
+    ap.add_argument("--n-ctx", type=int, default=8,
+                    help="clauses of multi-clause requests per step, pooled inside their request")
     ap.add_argument("--n-domains", type=int, default=1, help="catalogs the bank clauses come from")
     ap.add_argument("--n-bfcl", type=int, default=3, help="BFCL relevant queries per step")
     ap.add_argument("--n-none", type=int, default=4, help="irrelevant / no-tool queries per step")
@@ -232,7 +253,7 @@ def main(argv=None):
     ap.add_argument("--w-ner", type=float, default=1.0)
     ap.add_argument("--w-act", type=float, default=0.5)
     ap.add_argument("--w-cal", type=float, default=0.5)
-    ap.add_argument("--time-budget", type=float, default=40 * 60,
+    ap.add_argument("--time-budget", type=float, default=45 * 60,
                     help="wall-clock budget (s): the schedule ends here if the steps take longer")
     args = ap.parse_args(argv)
 
@@ -256,9 +277,14 @@ def main(argv=None):
     by_kind = defaultdict(list)
     clause_pool = defaultdict(list)   # domain -> clause items with a tool
     none_pool = []                    # chitchat / delegation clauses (no tool)
+    ctx_pool = defaultdict(list)      # domain -> (request, clause) of requests with 2+ clauses
     seen = set()
     for ex in train:
         by_kind[ex["kind"]].append(ex)
+        if len(ex["clauses"]) > 1 and ex["domain"] in catalogs:
+            for c in ex["clauses"]:
+                if c["tool"] is None or (ex["domain"], c["tool"]) in entry_of:
+                    ctx_pool[ex["domain"]].append((ex, c))
         for c in clause_items(ex):
             key = (c["text"], c["tool"])
             if key in seen:
@@ -354,6 +380,7 @@ def main(argv=None):
             return entry_idx[text]
 
         queries = []    # dict(text, spans, act, pos:set, cal_neg:set, rel:bool)
+        ctx_queries = []  # the same with ctx = (request, spans, clause start, clause end)
         chosen = rng.sample(doms, min(args.n_domains, len(doms)))
         per = max(1, args.n_clause // len(chosen))
         for dn in chosen:
@@ -362,6 +389,16 @@ def main(argv=None):
                 negs = {add_entry(entry_of[(dn, m)]) for m in bank_candidates(dn, c["tool"])}
                 queries.append({"text": c["text"], "spans": c["spans"], "act": c["act"], "pos": {pos},
                                 "neg": negs, "rel": True, "domain": dn})
+            pool = ctx_pool.get(dn) or []
+            for ex, c in rng.sample(pool, min(args.n_ctx // len(chosen), len(pool))):
+                if c["tool"] is None:
+                    pos, negs = set(), {add_entry(entry_of[(dn, t["name"])]) for t in catalogs[dn]}
+                else:
+                    pos = {add_entry(entry_of[(dn, c["tool"])])}
+                    negs = {add_entry(entry_of[(dn, m)]) for m in bank_candidates(dn, c["tool"])}
+                ctx_queries.append({"ctx": (ex["text"], ex["spans"], c["start"], c["end"]),
+                                    "act": c["act"], "pos": pos, "neg": negs,
+                                    "rel": c["tool"] is not None, "domain": dn})
         for r in rng.sample(bfcl_rel, min(args.n_bfcl, len(bfcl_rel))):
             fns = r["functions"]
             pos_names = set(r["expected"])
@@ -391,7 +428,7 @@ def main(argv=None):
             for t in catalogs[dn]:
                 if t["entry"] in entry_idx:
                     dom_entries[dn].add(entry_idx[t["entry"]])
-        for q in queries:
+        for q in queries + ctx_queries:
             if q["domain"]:
                 q["neg"] |= dom_entries[q["domain"]] - q["pos"]
 
@@ -400,13 +437,31 @@ def main(argv=None):
         spans_l = [e["spans"] for e in texts_a] + [q["spans"] for q in queries]
         emb_l, act_l, ner_sum, ner_n = encoder.run(model, texts_l, spans_l)
         emb_q = emb_l[len(texts_a):]
+        act_ctx = act_l[:0]
+        if ctx_queries:
+            ctx = [q["ctx"] for q in ctx_queries]
+            ids, mask, labels = encoder.batch([t for t, _, _, _ in ctx], [sp for _, sp, _, _ in ctx])
+            h = model.states(ids, mask)
+            pm = torch.zeros_like(mask)
+            for i, (t, _, cs, ce) in enumerate(ctx):
+                row = clause_pool_mask(encoder.enc(t), cs, ce)
+                pm[i, :len(row)] = torch.tensor(row)
+            pm = torch.where(pm.sum(dim=1, keepdim=True) > 0, pm, mask)
+            emb_ctx, act_ctx = model.pool(h, pm)
+            emb_q = torch.cat([emb_q, emb_ctx])
+            queries = queries + ctx_queries
+            valid = labels != IGNORE
+            if valid.any():
+                ner_sum = ner_sum + F.cross_entropy(model.ner(model.dropout(h))[valid], labels[valid],
+                                                    reduction="sum")
+                ner_n += int(valid.sum())
         emb_e, _, _, _ = encoder.run(model, entries)
 
         # (b) NER, (c) act
         loss_ner = ner_sum / max(1, ner_n)
         act_targets = torch.tensor([ACT_INDEX[e["act"]] for e in texts_a]
                                    + [ACT_INDEX[q["act"]] if q["act"] else IGNORE for q in queries])
-        loss_act = F.cross_entropy(act_l, act_targets, ignore_index=IGNORE)
+        loss_act = F.cross_entropy(torch.cat([act_l, act_ctx]), act_targets, ignore_index=IGNORE)
         # (a) InfoNCE over all entries of the step, any positive counts
         cos = emb_q @ emb_e.T                                   # [Q, E]
         rel_rows = [i for i, q in enumerate(queries) if q["rel"] and q["pos"]]

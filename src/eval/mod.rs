@@ -500,6 +500,7 @@ impl Encoder for MixedEncoder {
                 .zip(e)
                 .map(|(a, e)| Encoded {
                     embedding: e.embedding,
+                    tokens: e.tokens,
                     ..a
                 })
                 .collect())

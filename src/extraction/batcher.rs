@@ -192,6 +192,7 @@ mod tests {
                         embedding: vec![n as f32, item.ids.len() as f32],
                         ner_logits: vec![],
                         act_logits: vec![],
+                        tokens: None,
                     }));
                 }
             }

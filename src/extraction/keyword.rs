@@ -209,6 +209,7 @@ impl KeywordEncoder {
             embedding: bag_of_words(text),
             spans,
             acts,
+            tokens: None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod batcher;
 pub mod decode;
 pub mod keyword;
 pub mod matching;
+pub mod pool;
 pub mod runtime;
 pub mod segment;
 pub mod tokenize;
@@ -72,6 +73,9 @@ pub struct Encoded {
     pub spans: Vec<Span>,
     /// Speech-act probabilities in [`SpeechAct::ALL`] order.
     pub acts: [f32; 3],
+    /// Per-token outputs to pool a clause of the text with, when the model
+    /// has them.
+    pub tokens: Option<pool::TokenPool>,
 }
 
 /// Identity and calibration of an encoder.
@@ -185,15 +189,25 @@ impl Encoder for OnnxEncoder {
                 .await?;
             Ok(raw
                 .into_iter()
-                .zip(&tokenized)
+                .zip(tokenized)
                 .zip(texts)
                 .map(|((out, tok), text)| {
                     let probs = softmax(&out.act_logits);
                     let acts = self.act_order.map(|i| probs.get(i).copied().unwrap_or(0.0));
+                    let spans = decode_entities(text, &tok.offsets, &out.ner_logits, &self.tags);
+                    let tokens = out.tokens.and_then(|t| {
+                        let per_token = t
+                            .act_logits
+                            .chunks(t.acts.max(1))
+                            .map(|row| self.act_order.map(|i| row.get(i).copied().unwrap_or(0.0)))
+                            .collect();
+                        pool::TokenPool::new(tok.offsets, t.dim, t.states, per_token)
+                    });
                     Encoded {
-                        spans: decode_entities(text, &tok.offsets, &out.ner_logits, &self.tags),
+                        spans,
                         embedding: out.embedding,
                         acts,
+                        tokens,
                     }
                 })
                 .collect())
@@ -405,7 +419,8 @@ impl Extractor {
         // Model spans in prompt byte offsets, and clauses split at a second
         // requested action that follows a connector.
         let mut model_spans: Vec<Span> = Vec::new();
-        let mut clauses: Vec<(usize, usize, Option<usize>)> = Vec::new(); // (start, end, pass-1 index)
+        // (start, end, segment, whole segment?)
+        let mut clauses: Vec<(usize, usize, usize, bool)> = Vec::new();
         for (k, (&(seg_start, seg_end), enc)) in segments.iter().zip(&first).enumerate() {
             let spans: Vec<Span> = enc
                 .spans
@@ -418,22 +433,39 @@ impl Extractor {
                 .collect();
             let cuts = action_cuts(prompt, seg_start, &spans);
             if cuts.is_empty() {
-                clauses.push((seg_start, seg_end, Some(k)));
+                clauses.push((seg_start, seg_end, k, true));
             } else {
                 let mut start = seg_start;
                 for (prev_end, next_start) in cuts {
-                    clauses.push((start, prev_end, None));
+                    clauses.push((start, prev_end, k, false));
                     start = next_start;
                 }
-                clauses.push((start, seg_end, None));
+                clauses.push((start, seg_end, k, false));
             }
             model_spans.extend(spans);
         }
         clauses.truncate(self.config.max_clauses);
+        // A split clause is pooled inside its segment when the model has
+        // per-token outputs, else it is encoded on its own in a second pass.
+        let pooled: Vec<Option<Encoded>> = clauses
+            .iter()
+            .map(|&(s, e, k, whole)| {
+                let seg_start = segments[k].0;
+                let pool = first[k].tokens.as_ref().filter(|_| !whole)?;
+                let (embedding, acts) = pool.clause(s - seg_start, e - seg_start)?;
+                Some(Encoded {
+                    embedding,
+                    spans: Vec::new(),
+                    acts,
+                    tokens: None,
+                })
+            })
+            .collect();
         let second_texts: Vec<String> = clauses
             .iter()
-            .filter(|c| c.2.is_none())
-            .map(|&(s, e, _)| prompt[s..e].to_string())
+            .zip(&pooled)
+            .filter(|(c, p)| !c.3 && p.is_none())
+            .map(|(&(s, e, _, _), _)| prompt[s..e].to_string())
             .collect();
         let second = if second_texts.is_empty() {
             vec![]
@@ -443,9 +475,11 @@ impl Extractor {
         let mut second_iter = second.iter();
         let clause_encodings: Vec<&Encoded> = clauses
             .iter()
-            .map(|c| match c.2 {
-                Some(k) => Some(&first[k]),
-                None => second_iter.next(),
+            .zip(&pooled)
+            .map(|(&(_, _, k, whole), p)| match (whole, p) {
+                (true, _) => first.get(k),
+                (false, Some(p)) => Some(p),
+                (false, None) => second_iter.next(),
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| ExtractionError::Runtime("missing clause encoding".into()))?;
@@ -459,7 +493,7 @@ impl Extractor {
         let mut grants: Vec<ToolGrant> = Vec::new();
         let mut evaluations = Vec::new();
         let mut open_ended = None;
-        for (i, (&(s, e, _), enc)) in clauses.iter().zip(&clause_encodings).enumerate() {
+        for (i, (&(s, e, _, _), enc)) in clauses.iter().zip(&clause_encodings).enumerate() {
             let (act_idx, act_p) = argmax(&enc.acts);
             let (cs, ce) = (char_offset(prompt, s), char_offset(prompt, e));
             let text = prompt[s..e].to_string();

@@ -159,6 +159,24 @@ pub struct RawOutput {
     pub ner_logits: Vec<Vec<f32>>,
     /// Speech-act logits.
     pub act_logits: Vec<f32>,
+    /// Per-token outputs, when the graph has them.
+    pub tokens: Option<TokenOutputs>,
+}
+
+/// Per-token outputs that let a span of the text be pooled like a whole
+/// text: the mean of `states` over a span is the span's un-normalised
+/// embedding, and the mean of `act_logits` its speech-act logits (the act
+/// head is linear).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenOutputs {
+    /// Width of one state row.
+    pub dim: usize,
+    /// Last hidden states, `dim` values per token (special tokens included).
+    pub states: Vec<f32>,
+    /// Number of speech acts per row of `act_logits`.
+    pub acts: usize,
+    /// The act head applied to each token's state, `acts` values per token.
+    pub act_logits: Vec<f32>,
 }
 
 /// One input of a batch, with the channel its answer goes to.
@@ -231,6 +249,11 @@ fn session(files: &ModelFiles, opts: SessionOptions) -> Result<Session, Extracti
     Ok(session)
 }
 
+/// Optional output: last hidden state of every token.
+pub const TOKEN_STATES: &str = "token_states";
+/// Optional output: the speech-act head applied to every token.
+pub const TOKEN_ACT_LOGITS: &str = "token_act_logits";
+
 /// Runs one padded batch through the session.
 pub fn run_batch(
     session: &mut Session,
@@ -260,6 +283,13 @@ pub fn run_batch(
     let (act_shape, act) = outputs["act_logits"]
         .try_extract_tensor::<f32>()
         .map_err(rt)?;
+    let per_token = match (outputs.get(TOKEN_STATES), outputs.get(TOKEN_ACT_LOGITS)) {
+        (Some(states), Some(acts)) => Some((
+            states.try_extract_tensor::<f32>().map_err(rt)?,
+            acts.try_extract_tensor::<f32>().map_err(rt)?,
+        )),
+        _ => None,
+    };
     let dim = usize::try_from(emb_shape[1]).unwrap_or(0);
     let tags = usize::try_from(ner_shape[2]).unwrap_or(0);
     let acts = usize::try_from(act_shape[1]).unwrap_or(0);
@@ -271,10 +301,23 @@ pub fn run_batch(
                 ner[base..base + tags].to_vec()
             })
             .collect();
+        let tokens = per_token
+            .as_ref()
+            .map(|((state_shape, states), (tact_shape, tacts))| {
+                let sd = usize::try_from(state_shape[2]).unwrap_or(0);
+                let ta = usize::try_from(tact_shape[2]).unwrap_or(0);
+                TokenOutputs {
+                    dim: sd,
+                    states: states[row * t * sd..(row * t + item.len()) * sd].to_vec(),
+                    acts: ta,
+                    act_logits: tacts[row * t * ta..(row * t + item.len()) * ta].to_vec(),
+                }
+            });
         out.push(RawOutput {
             embedding: emb[row * dim..(row + 1) * dim].to_vec(),
             ner_logits: ner_rows,
             act_logits: act[row * acts..(row + 1) * acts].to_vec(),
+            tokens,
         });
     }
     Ok(out)
