@@ -486,7 +486,10 @@ impl Extractor {
 
         let entities = to_entities(
             prompt,
-            validators::merge(model_spans, validators::find_shaped(prompt)),
+            validators::merge(
+                validators::relabel_identifiers(prompt, model_spans),
+                validators::find_shaped(prompt),
+            ),
         );
         let meta = self.encoder.meta();
         let mut out_clauses = Vec::with_capacity(clauses.len());

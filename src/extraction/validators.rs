@@ -213,6 +213,50 @@ pub fn find_shaped(text: &str) -> Vec<Span> {
     out
 }
 
+/// A lower-case, hyphen-joined name of two or more parts (`auth-service`,
+/// `db-replica-3`, `web-frontend`): how services, hosts, repositories and
+/// branches are written. Channels carry a `#`, files an extension, people
+/// and companies capitals, so none of them has this shape.
+fn kebab_identifier(s: &str) -> bool {
+    let mut parts = 0;
+    for part in s.split('-') {
+        if part.is_empty()
+            || !part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
+            return false;
+        }
+        parts += 1;
+    }
+    parts >= 2 && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// Model spans that are one kebab-case identifier but were given a label
+/// that such a name never has (a person, company, file, channel, URL or
+/// account) become resources. Places (`us-east-1` is a region) and
+/// products keep their label.
+pub fn relabel_identifiers(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    spans
+        .into_iter()
+        .map(|mut s| {
+            let never = matches!(
+                s.label,
+                EntityLabel::Person
+                    | EntityLabel::Org
+                    | EntityLabel::File
+                    | EntityLabel::Channel
+                    | EntityLabel::Url
+                    | EntityLabel::Account
+            );
+            if never && text.get(s.start..s.end).is_some_and(kebab_identifier) {
+                s.label = EntityLabel::Resource;
+            }
+            s
+        })
+        .collect()
+}
+
 /// Whether a span came from the model, a validator, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -338,6 +382,45 @@ mod tests {
             found("€order 2JD8XN"),
             vec![(EntityLabel::Resource, "order 2JD8XN")]
         );
+    }
+
+    #[test]
+    fn kebab_case_names_are_resources_whatever_the_model_called_them() {
+        let text = "restart auth-service, ping Ana-Maria, open q3-report.pdf, move db-replica-3 to us-east-1";
+        let span = |label, needle: &str| {
+            let start = text.find(needle).unwrap();
+            Span {
+                label,
+                start,
+                end: start + needle.len(),
+                score: 0.9,
+            }
+        };
+        let out = relabel_identifiers(
+            text,
+            vec![
+                span(EntityLabel::Org, "auth-service"),
+                span(EntityLabel::Person, "Ana-Maria"),
+                span(EntityLabel::File, "q3-report.pdf"),
+                span(EntityLabel::File, "db-replica-3"),
+                span(EntityLabel::Location, "us-east-1"),
+            ],
+        );
+        let labels: Vec<EntityLabel> = out.iter().map(|s| s.label).collect();
+        assert_eq!(
+            labels,
+            vec![
+                EntityLabel::Resource,
+                EntityLabel::Person,
+                EntityLabel::File,
+                EntityLabel::Resource,
+                EntityLabel::Location,
+            ]
+        );
+        assert!(!kebab_identifier("auth"));
+        assert!(!kebab_identifier("-auth"));
+        assert!(!kebab_identifier("auth--service"));
+        assert!(!kebab_identifier("3-4"));
     }
 
     #[test]
