@@ -86,8 +86,8 @@ async fn the_runtime_reads_the_model_as_training_did() {
 mod floors {
     pub const TOOL_PRECISION: f64 = 0.880 - 0.03;
     pub const TOOL_RECALL: f64 = 0.835 - 0.03;
-    pub const ENTITY_F1_STRICT: f64 = 0.716 - 0.03;
-    pub const ENTITY_F1_OVERLAP: f64 = 0.748 - 0.03;
+    pub const ENTITY_F1_STRICT: f64 = 0.756 - 0.03;
+    pub const ENTITY_F1_OVERLAP: f64 = 0.792 - 0.03;
     pub const SPEECH_ACT: f64 = 1.0 - 0.03;
     pub const BENIGN_FALSE_POSITIVES_MAX: f64 = 0.130 + 0.03;
     pub const HIJACK_DETECTION: f64 = 0.778 - 0.03;
