@@ -542,7 +542,12 @@ in a single forward pass (see `models/INTERFACE.md`):
   {{scale {config['relevance']['scale']}, bias {config['relevance']['bias']}}} says whether a tool serves the clause;
 - `ner_logits` (f32 [batch, seq, {len(config['ner_labels'])}]): BIO tags over the 15 entity labels of
   `fixtures/ANNOTATION.md`, in `config.ner_labels` order;
-- `act_logits` (f32 [batch, 3]): speech act (`question`, `action`, `delegation`).
+- `act_logits` (f32 [batch, 3]): speech act (`question`, `action`, `delegation`);
+- `token_states` (f32 [batch, seq, 384]) and `token_act_logits`
+  (f32 [batch, seq, 3]): the per-token values whose masked means are
+  `embedding` (before normalisation) and `act_logits`. telos pools them over
+  the tokens of one clause to read each clause of a multi-clause request
+  from the request's single forward pass.
 
 Fine-tuned from sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384 hidden,
 uncased WordPiece, 22.7 M parameters), exported with the torch dynamo exporter
@@ -611,7 +616,10 @@ onnxruntime {vers['onnxruntime']}). CPU only, `torch.set_num_threads(2)`, no net
   sub-token of a span labelled); speech-act cross-entropy (not for BFCL); a
   calibration BCE on `sigmoid(scale*cos+bias)` (learnable) over positive and
   negative pairs, including BFCL irrelevance queries against all their
-  candidates and chitchat/delegations against a catalog.
+  candidates and chitchat/delegations against a catalog. The relevance and
+  speech-act losses also see {args.get('n_ctx', 0)} clauses per step pooled inside their whole
+  multi-clause request (mean of the clause's token states and act logits),
+  as telos reads them at run time.
 - Validation: ~20% of the templates of every tool held out, plus the whole
   domains {', '.join(m.get('heldout_domains', []))} (unseen catalogs), plus the BFCL held-out rows.
   `config.relevance` was refitted after quantisation on the bank validation
