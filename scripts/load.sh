@@ -2,9 +2,9 @@
 # Bounded loopback load test. Starts a release server on 127.0.0.1 with a
 # throw-away data directory, registers the travel catalog, then measures:
 #   1. POST /v1/intents: one client (latency) with a 21-token one-action
-#      request and the 20-token two-action headline request (two model
-#      passes: the clause split needs the first pass's ACTION spans), then
-#      16 concurrent clients with the one-action request (throughput);
+#      request and the 20-token two-action headline request (one model
+#      pass: its clauses are pooled from the request's per-token outputs),
+#      then 16 concurrent clients with the one-action request (throughput);
 #   2. POST /v1/workflows/{id}/steps with 32 concurrent clients, one
 #      workflow each (durable, group-committed steps);
 #   3. POST /access/v1/evaluation (AuthZEN, MCP tools/call in a workflow,
