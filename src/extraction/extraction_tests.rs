@@ -66,6 +66,19 @@ async fn two_actions_joined_by_and_become_two_quads() {
 }
 
 #[tokio::test]
+async fn a_verbless_clause_beside_a_request_is_context() {
+    let alone = extract("Existing reservation K7RZPQ.").await;
+    assert_eq!(alone.speech_act, SpeechAct::Action);
+    assert!(alone.granted().any(|t| t == "cancel_flight"), "{alone:?}");
+
+    let i = extract("Book a flight to Paris. Existing reservation K7RZPQ.").await;
+    assert_eq!(i.clauses.len(), 2, "{:?}", i.clauses);
+    assert_eq!(i.clauses[1].speech_act, SpeechAct::Question);
+    let granted: Vec<&str> = i.granted().collect();
+    assert_eq!(granted, vec!["book_flight"]);
+}
+
+#[tokio::test]
 async fn questions_grant_no_side_effecting_tool() {
     let i = extract("which flights have I booked?").await;
     assert_eq!(i.granted().count(), 0);

@@ -496,6 +496,12 @@ impl Extractor {
         let mut grants: Vec<ToolGrant> = Vec::new();
         let mut evaluations = Vec::new();
         let mut open_ended = None;
+        let has_action = |cs: usize, ce: usize| {
+            entities
+                .iter()
+                .any(|en| en.label == EntityLabel::Action && en.start >= cs && en.end <= ce)
+        };
+        let any_action = has_action(0, usize::MAX);
         for (i, (&(s, e, _, _), enc)) in clauses.iter().zip(&clause_encodings).enumerate() {
             let (act_idx, act_p) = argmax(&enc.acts);
             let (cs, ce) = (char_offset(prompt, s), char_offset(prompt, e));
@@ -507,12 +513,17 @@ impl Extractor {
                 .map(|(k, _)| k)
                 .collect();
             let read = SpeechAct::ALL[act_idx];
-            let act =
-                if read == SpeechAct::Action && negated(&text, cs, &entities, &clause_entities) {
-                    SpeechAct::Question
-                } else {
-                    read
-                };
+            // A clause with no requested verb, in a request whose other
+            // clauses have one ("… to the 5th. booking K7RZPQ"), is context
+            // for them, not a request of its own.
+            let context = clauses.len() > 1 && any_action && !has_action(cs, ce);
+            let act = if read == SpeechAct::Action
+                && (context || negated(&text, cs, &entities, &clause_entities))
+            {
+                SpeechAct::Question
+            } else {
+                read
+            };
             let clause_grants = matching::match_clause(
                 i,
                 act,
