@@ -496,12 +496,7 @@ impl Extractor {
         let mut grants: Vec<ToolGrant> = Vec::new();
         let mut evaluations = Vec::new();
         let mut open_ended = None;
-        let has_action = |cs: usize, ce: usize| {
-            entities
-                .iter()
-                .any(|en| en.label == EntityLabel::Action && en.start >= cs && en.end <= ce)
-        };
-        let any_action = has_action(0, usize::MAX);
+        let any_action = entities.iter().any(|en| en.label == EntityLabel::Action);
         for (i, (&(s, e, _, _), enc)) in clauses.iter().zip(&clause_encodings).enumerate() {
             let (act_idx, act_p) = argmax(&enc.acts);
             let (cs, ce) = (char_offset(prompt, s), char_offset(prompt, e));
@@ -516,7 +511,11 @@ impl Extractor {
             // A clause with no requested verb, in a request whose other
             // clauses have one ("… to the 5th. booking K7RZPQ"), is context
             // for them, not a request of its own.
-            let context = clauses.len() > 1 && any_action && !has_action(cs, ce);
+            let context = clauses.len() > 1
+                && any_action
+                && !clause_entities
+                    .iter()
+                    .any(|&k| entities[k].label == EntityLabel::Action);
             let act = if read == SpeechAct::Action
                 && (context || negated(&text, cs, &entities, &clause_entities))
             {
