@@ -507,18 +507,17 @@ impl Extractor {
                 .filter(|(_, en)| en.start >= cs && en.end <= ce)
                 .map(|(k, _)| k)
                 .collect();
+            let actions: Vec<&Entity> = clause_entities
+                .iter()
+                .map(|&k| &entities[k])
+                .filter(|en| en.label == EntityLabel::Action)
+                .collect();
             let read = SpeechAct::ALL[act_idx];
             // A clause with no requested verb, in a request whose other
             // clauses have one ("… to the 5th. booking K7RZPQ"), is context
             // for them, not a request of its own.
-            let context = clauses.len() > 1
-                && any_action
-                && !clause_entities
-                    .iter()
-                    .any(|&k| entities[k].label == EntityLabel::Action);
-            let act = if read == SpeechAct::Action
-                && (context || negated(&text, cs, &entities, &clause_entities))
-            {
+            let context = clauses.len() > 1 && any_action && actions.is_empty();
+            let act = if read == SpeechAct::Action && (context || negated(&text, cs, &actions)) {
                 SpeechAct::Question
             } else {
                 read
@@ -547,7 +546,7 @@ impl Extractor {
             }
             if act == SpeechAct::Delegation && open_ended.is_none() {
                 open_ended = Some(OpenEnded {
-                    source: delegation_source(&text, &entities, &clause_entities, cs),
+                    source: delegation_source(&text, &actions, cs),
                     clause: i,
                     enforcement: self.config.open_ended,
                 });
@@ -656,29 +655,20 @@ fn action_cuts(prompt: &str, seg_start: usize, spans: &[Span]) -> Vec<(usize, us
 /// done ("don't book anything", "never share my location").
 const NEGATORS: &[&str] = &["not", "don't", "dont", "don’t", "never"];
 
-/// Whether every ACTION of a clause is negated: the word before it is a
-/// negator (or, when no verb was tagged, a negator is anywhere in the
-/// clause). Such a clause asks for nothing to be done.
-fn negated(
-    text: &str,
-    clause_start: usize,
-    entities: &[Entity],
-    clause_entities: &[usize],
-) -> bool {
-    let mut actions = clause_entities
-        .iter()
-        .map(|&i| &entities[i])
-        .filter(|e| e.label == EntityLabel::Action)
-        .peekable();
+/// Whether every ACTION of a clause (`actions`, its ACTION entities) is
+/// negated: the word before it is a negator (or, when no verb was tagged, a
+/// negator is anywhere in the clause). Such a clause asks for nothing to be
+/// done.
+fn negated(text: &str, clause_start: usize, actions: &[&Entity]) -> bool {
     let is_negator = |w: &str| {
         NEGATORS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’'))
     };
-    if actions.peek().is_none() {
+    if actions.is_empty() {
         // No verb was tagged: a negator anywhere ("just looking, don't book
         // anything") still says nothing is to be done.
         return text.to_lowercase().split_whitespace().any(is_negator);
     }
-    actions.all(|a| {
+    actions.iter().all(|a| {
         let byte = text
             .char_indices()
             .nth(a.start - clause_start)
@@ -717,12 +707,7 @@ fn to_entities(prompt: &str, merged: Vec<(Span, validators::Origin)>) -> Vec<Ent
 /// Names the data a delegating clause hands control to: from the first
 /// data noun ("email", "checklist", "page", …) to the end of the clause,
 /// else the clause without its verb.
-fn delegation_source(
-    text: &str,
-    entities: &[Entity],
-    clause_entities: &[usize],
-    clause_start: usize,
-) -> String {
+fn delegation_source(text: &str, actions: &[&Entity], clause_start: usize) -> String {
     let lower = text.to_lowercase();
     let mut best: Option<usize> = None;
     let mut pos = 0;
@@ -733,10 +718,8 @@ fn delegation_source(
         }
         pos += word.len() + 1;
     }
-    let verb_end = clause_entities
-        .iter()
-        .map(|&i| &entities[i])
-        .find(|e| e.label == EntityLabel::Action)
+    let verb_end = actions
+        .first()
         .map(|e| {
             text.char_indices()
                 .nth(e.end - clause_start)
