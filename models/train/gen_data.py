@@ -448,7 +448,7 @@ def generate(domains, values, generic, dnames, split, seed, sizes, held_tpl):
             by_tool[t["name"]].append((s, t))
         tnames = sorted(by_tool)
         for _ in range(sizes["multi"]):
-            k = 2 if rng.random() < 0.5 or len(tnames) < 3 else 3
+            k = 2 if rng.random() < 0.65 or len(tnames) < 3 else 3
             chosen = rng.sample(tnames, min(k, len(tnames)))
             cl = []
             for tn in chosen:
