@@ -104,6 +104,30 @@ def entry_text(tool: dict) -> str:
     return text
 
 
+def entry_view(tool: dict, rng: random.Random, partial: float) -> str:
+    """A training view of a catalog entry: `entry_text`, or with probability
+    `partial` one that leaves part of it out (the description after its first
+    sentence, the parameter list, or both), so that relevance rests on what
+    the tool does rather than on one author's way of describing it."""
+    full = entry_text(tool)
+    if rng.random() >= partial:
+        return full
+    desc = collapse_ws(tool.get("description"))
+    first = re.split(r"(?<=[.!?])\s+", desc, maxsplit=1)[0]
+    schema = tool.get("inputSchema")
+    if schema is None:
+        schema = tool.get("parameters")
+    props = (schema or {}).get("properties") or {}
+    params = " Parameters: " + ", ".join(name_words(p) for p in sorted(props)) if props else ""
+    head = name_words(tool.get("name", ""))
+    k = rng.randrange(3)
+    if k == 0:
+        return f"{head}: {first}{params}"
+    if k == 1:
+        return f"{head}: {desc}"
+    return f"{head}: {first}"
+
+
 def is_read_only(tool: dict) -> bool:
     return bool((tool.get("annotations") or {}).get("readOnlyHint") is True)
 

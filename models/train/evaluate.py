@@ -619,7 +619,9 @@ onnxruntime {vers['onnxruntime']}). CPU only, `torch.set_num_threads(2)`, no net
   candidates and chitchat/delegations against a catalog. The relevance and
   speech-act losses also see {args.get('n_ctx', 0)} clauses per step pooled inside their whole
   multi-clause request (mean of the clause's token states and act logits),
-  as telos reads them at run time.
+  as telos reads them at run time. A share of {args.get('entry_views', 0)} of the catalog
+  entries of a step are shown in a partial view (only the first sentence of
+  the description, no parameter list, or both; `common.entry_view`).
 - Validation: ~20% of the templates of every tool held out, plus the whole
   domains {', '.join(m.get('heldout_domains', []))} (unseen catalogs), plus the BFCL held-out rows.
   `config.relevance` was refitted after quantisation on the bank validation

@@ -10,7 +10,9 @@ Losses per step:
       + every other entry of the step (in-batch negatives); bank clauses on
       their own, clauses of multi-clause requests pooled inside their request
       (mean of the hidden states of the clause's tokens, as the runtime pools
-      a split clause), and BFCL train queries;
+      a split clause), and BFCL train queries; in each step half of the
+      entries are shown in a partial view (common.entry_view: first sentence
+      of the description, without the parameter list, or both);
   (b) NER token cross-entropy (bank texts; masked for BFCL);
   (c) speech-act cross-entropy (bank texts and in-request clauses; masked
       for BFCL);
@@ -43,7 +45,7 @@ from torch import nn  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
     ACT_INDEX, DEFAULT_WORK, EMBED_DIM, IGNORE, MAX_TOKENS, NER_LABELS, SPEECH_ACTS, base_model_dir,
-    bio_labels, load_tokenizer, name_words, read_jsonl, seed_everything,
+    bio_labels, entry_view, load_tokenizer, name_words, read_jsonl, seed_everything,
 )
 
 TEMPERATURE = 0.05
@@ -250,6 +252,8 @@ def main(argv=None):
     ap.add_argument("--n-none", type=int, default=4, help="irrelevant / no-tool queries per step")
     ap.add_argument("--hard-neg", type=int, default=4, help="hard negatives per bank clause")
     ap.add_argument("--bfcl-hard-neg", type=int, default=3, help="other candidates per BFCL query")
+    ap.add_argument("--entry-views", type=float, default=0.5,
+                    help="share of catalog entries shown in a partial view in a step (common.entry_view)")
     ap.add_argument("--w-ner", type=float, default=1.0)
     ap.add_argument("--w-act", type=float, default=0.5)
     ap.add_argument("--w-cal", type=float, default=0.5)
@@ -271,6 +275,7 @@ def main(argv=None):
     train_domains = [d for d in split["domains"] if d not in split["heldout_domains"]]
     catalogs = {d: catalogs[d] for d in train_domains}
     entry_of = {(d, t["name"]): t["entry"] for d, tools in catalogs.items() for t in tools}
+    tool_of = {(d, t["name"]): t["tool"] for d, tools in catalogs.items() for t in tools}
     read_only = {(d, t["name"]): t["read_only"] for d, tools in catalogs.items() for t in tools}
 
     # pools
@@ -370,8 +375,19 @@ def main(argv=None):
             k = rng.choices(kinds, [kind_w[k] for k in kinds])[0]
             texts_a.append(rng.choice(by_kind[k]))
 
-        # ---- relevance queries and entries
+        # ---- relevance queries and entries; one view of each entry per step
         entries, entry_idx = [], {}
+        views = {}
+
+        def view(dn, name):
+            if (dn, name) not in views:
+                views[(dn, name)] = entry_view(tool_of[(dn, name)], rng, args.entry_views)
+            return views[(dn, name)]
+
+        def bfcl_view(fn):
+            if id(fn) not in views:
+                views[id(fn)] = entry_view(fn, rng, args.entry_views)
+            return views[id(fn)]
 
         def add_entry(text):
             if text not in entry_idx:
@@ -385,27 +401,27 @@ def main(argv=None):
         per = max(1, args.n_clause // len(chosen))
         for dn in chosen:
             for c in rng.sample(clause_pool[dn], min(per, len(clause_pool[dn]))):
-                pos = add_entry(entry_of[(dn, c["tool"])])
-                negs = {add_entry(entry_of[(dn, m)]) for m in bank_candidates(dn, c["tool"])}
+                pos = add_entry(view(dn, c["tool"]))
+                negs = {add_entry(view(dn, m)) for m in bank_candidates(dn, c["tool"])}
                 queries.append({"text": c["text"], "spans": c["spans"], "act": c["act"], "pos": {pos},
                                 "neg": negs, "rel": True, "domain": dn})
             pool = ctx_pool.get(dn) or []
             for ex, c in rng.sample(pool, min(args.n_ctx // len(chosen), len(pool))):
                 if c["tool"] is None:
-                    pos, negs = set(), {add_entry(entry_of[(dn, t["name"])]) for t in catalogs[dn]}
+                    pos, negs = set(), {add_entry(view(dn, t["name"])) for t in catalogs[dn]}
                 else:
-                    pos = {add_entry(entry_of[(dn, c["tool"])])}
-                    negs = {add_entry(entry_of[(dn, m)]) for m in bank_candidates(dn, c["tool"])}
+                    pos = {add_entry(view(dn, c["tool"]))}
+                    negs = {add_entry(view(dn, m)) for m in bank_candidates(dn, c["tool"])}
                 ctx_queries.append({"ctx": (ex["text"], ex["spans"], c["start"], c["end"]),
                                     "act": c["act"], "pos": pos, "neg": negs,
                                     "rel": c["tool"] is not None, "domain": dn})
         for r in rng.sample(bfcl_rel, min(args.n_bfcl, len(bfcl_rel))):
             fns = r["functions"]
             pos_names = set(r["expected"])
-            pos = {add_entry(entry_text_bfcl(f)) for f in fns if f["name"] in pos_names}
+            pos = {add_entry(bfcl_view(f)) for f in fns if f["name"] in pos_names}
             others = [f for f in fns if f["name"] not in pos_names]
             rng.shuffle(others)
-            negs = {add_entry(entry_text_bfcl(f)) for f in others[:args.bfcl_hard_neg]} - pos
+            negs = {add_entry(bfcl_view(f)) for f in others[:args.bfcl_hard_neg]} - pos
             queries.append({"text": r["query"], "spans": None, "act": None, "pos": pos, "neg": negs,
                             "rel": True, "domain": None})
         for i in range(args.n_none):
@@ -413,21 +429,21 @@ def main(argv=None):
                 r = rng.choice(bfcl_irr)
                 fns = list(r["functions"])
                 rng.shuffle(fns)
-                negs = {add_entry(entry_text_bfcl(f)) for f in fns[:args.bfcl_hard_neg + 1]}
+                negs = {add_entry(bfcl_view(f)) for f in fns[:args.bfcl_hard_neg + 1]}
                 queries.append({"text": r["query"], "spans": None, "act": None, "pos": set(),
                                 "neg": negs, "rel": False, "domain": None})
             elif none_pool:
                 c = rng.choice(none_pool)
                 dn = rng.choice(chosen)
-                negs = {add_entry(entry_of[(dn, t["name"])]) for t in catalogs[dn]}
+                negs = {add_entry(view(dn, t["name"])) for t in catalogs[dn]}
                 queries.append({"text": c["text"], "spans": c["spans"], "act": c["act"], "pos": set(),
                                 "neg": negs, "rel": False, "domain": dn})
         # in-batch: every same-catalog entry already in the step is a calibration negative too
         dom_entries = defaultdict(set)
         for dn in chosen:
             for t in catalogs[dn]:
-                if t["entry"] in entry_idx:
-                    dom_entries[dn].add(entry_idx[t["entry"]])
+                if (dn, t["name"]) in views and views[(dn, t["name"])] in entry_idx:
+                    dom_entries[dn].add(entry_idx[views[(dn, t["name"])]])
         for q in queries + ctx_queries:
             if q["domain"]:
                 q["neg"] |= dom_entries[q["domain"]] - q["pos"]
@@ -526,21 +542,6 @@ def main(argv=None):
     with open(os.path.join(args.out, "train_info.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=1)
     print(f"trained {step + 1} steps in {elapsed:.0f}s ({elapsed / (step + 1):.2f}s/step)")
-
-
-_bfcl_entry_cache = {}
-
-
-def entry_text_bfcl(fn: dict) -> str:
-    """entry_text of a BFCL function row (its inputSchema carries the parameters)."""
-    from common import entry_text  # noqa: PLC0415
-
-    key = id(fn)
-    v = _bfcl_entry_cache.get(key)
-    if v is None:
-        v = entry_text(fn)
-        _bfcl_entry_cache[key] = v
-    return v
 
 
 if __name__ == "__main__":
