@@ -669,11 +669,7 @@ fn negated(text: &str, clause_start: usize, actions: &[&Entity]) -> bool {
         return text.to_lowercase().split_whitespace().any(is_negator);
     }
     actions.iter().all(|a| {
-        let byte = text
-            .char_indices()
-            .nth(a.start - clause_start)
-            .map_or(text.len(), |(b, _)| b);
-        let before = text[..byte].to_lowercase();
+        let before = text[..byte_offset(text, a.start - clause_start)].to_lowercase();
         before
             .split_whitespace()
             .next_back()
@@ -683,6 +679,14 @@ fn negated(text: &str, clause_start: usize, actions: &[&Entity]) -> bool {
 
 fn char_offset(text: &str, byte: usize) -> usize {
     text[..byte].chars().count()
+}
+
+/// The byte index of char offset `chars` in `text` (its length past the end):
+/// the inverse of `char_offset`.
+fn byte_offset(text: &str, chars: usize) -> usize {
+    text.char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(b, _)| b)
 }
 
 fn to_entities(prompt: &str, merged: Vec<(Span, validators::Origin)>) -> Vec<Entity> {
@@ -720,12 +724,7 @@ fn delegation_source(text: &str, actions: &[&Entity], clause_start: usize) -> St
     }
     let verb_end = actions
         .first()
-        .map(|e| {
-            text.char_indices()
-                .nth(e.end - clause_start)
-                .map_or(text.len(), |(b, _)| b)
-        })
-        .unwrap_or(0);
+        .map_or(0, |e| byte_offset(text, e.end - clause_start));
     let from = best.unwrap_or(verb_end).min(text.len());
     let mut source = text
         .get(from..)
