@@ -94,14 +94,18 @@ def entry_text(tool: dict) -> str:
     function may be passed too: its `parameters` stand in for `inputSchema`.
     Skills pass only `name` and `description`.
     """
+    head, desc, params = entry_parts(tool)
+    return f"{head}: {desc}{params}"
+
+
+def entry_parts(tool: dict) -> tuple[str, str, str]:
+    """(name as words, description, " Parameters: p1, p2, ..." or "") of an entry."""
     schema = tool.get("inputSchema")
     if schema is None:
         schema = tool.get("parameters")
     props = (schema or {}).get("properties") or {}
-    text = f"{name_words(tool.get('name', ''))}: {collapse_ws(tool.get('description'))}"
-    if props:
-        text += " Parameters: " + ", ".join(name_words(p) for p in sorted(props))
-    return text
+    params = " Parameters: " + ", ".join(name_words(p) for p in sorted(props)) if props else ""
+    return name_words(tool.get("name", "")), collapse_ws(tool.get("description")), params
 
 
 def entry_view(tool: dict, rng: random.Random, partial: float) -> str:
@@ -109,17 +113,10 @@ def entry_view(tool: dict, rng: random.Random, partial: float) -> str:
     `partial` one that leaves part of it out (the description after its first
     sentence, the parameter list, or both), so that relevance rests on what
     the tool does rather than on one author's way of describing it."""
-    full = entry_text(tool)
+    head, desc, params = entry_parts(tool)
     if rng.random() >= partial:
-        return full
-    desc = collapse_ws(tool.get("description"))
+        return f"{head}: {desc}{params}"
     first = re.split(r"(?<=[.!?])\s+", desc, maxsplit=1)[0]
-    schema = tool.get("inputSchema")
-    if schema is None:
-        schema = tool.get("parameters")
-    props = (schema or {}).get("properties") or {}
-    params = " Parameters: " + ", ".join(name_words(p) for p in sorted(props)) if props else ""
-    head = name_words(tool.get("name", ""))
     k = rng.randrange(3)
     if k == 0:
         return f"{head}: {first}{params}"

@@ -274,7 +274,6 @@ def main(argv=None):
     bfcl = read_jsonl(os.path.join(args.data, "bfcl_train.jsonl"))
     train_domains = [d for d in split["domains"] if d not in split["heldout_domains"]]
     catalogs = {d: catalogs[d] for d in train_domains}
-    entry_of = {(d, t["name"]): t["entry"] for d, tools in catalogs.items() for t in tools}
     tool_of = {(d, t["name"]): t["tool"] for d, tools in catalogs.items() for t in tools}
     read_only = {(d, t["name"]): t["read_only"] for d, tools in catalogs.items() for t in tools}
 
@@ -288,7 +287,7 @@ def main(argv=None):
         by_kind[ex["kind"]].append(ex)
         if len(ex["clauses"]) > 1 and ex["domain"] in catalogs:
             for c in ex["clauses"]:
-                if c["tool"] is None or (ex["domain"], c["tool"]) in entry_of:
+                if c["tool"] is None or (ex["domain"], c["tool"]) in tool_of:
                     ctx_pool[ex["domain"]].append((ex, c))
         for c in clause_items(ex):
             key = (c["text"], c["tool"])
