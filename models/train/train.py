@@ -248,7 +248,7 @@ def main(argv=None):
     ap.add_argument("--n-ctx", type=int, default=8,
                     help="clauses of multi-clause requests per step, pooled inside their request")
     ap.add_argument("--n-domains", type=int, default=1, help="catalogs the bank clauses come from")
-    ap.add_argument("--n-bfcl", type=int, default=3, help="BFCL relevant queries per step")
+    ap.add_argument("--n-bfcl", type=int, default=5, help="BFCL relevant queries per step")
     ap.add_argument("--n-none", type=int, default=4, help="irrelevant / no-tool queries per step")
     ap.add_argument("--hard-neg", type=int, default=4, help="hard negatives per bank clause")
     ap.add_argument("--bfcl-hard-neg", type=int, default=3, help="other candidates per BFCL query")
