@@ -642,8 +642,9 @@ catalog.
 The baseline is the untrained encoder with the same pooling and a calibration
 fitted the same way; it has no NER or speech-act head. The bank figures come
 from synthetic, template-generated requests: expect lower numbers on real
-requests (`fixtures/intents/` is the independent test set and was not looked
-at).
+requests (`fixtures/intents/` is the independent test set: none of its
+requests or catalogs is training data; its held-out scores are in the
+repository README, which says how they were used to choose between runs).
 
 Threshold trade-off of the shipped model (`p = sigmoid(scale*cos+bias)` with
 the config constants; "wrong side-effecting tool" = a clause for which some
