@@ -1,7 +1,8 @@
 //! Shape validators for exactly-shaped values: emails, URLs, IBANs (with
-//! the ISO 13616 mod-97 check), phone numbers, ISO 8601 dates and amounts
-//! with a currency. Their spans are merged with the model's: where both
-//! find the same thing the validator's boundaries win.
+//! the ISO 13616 mod-97 check), phone numbers, ISO 8601 dates, amounts
+//! with a currency, cloud regions, release versions and record IDs. Their
+//! spans are merged with the model's: where both find the same thing the
+//! validator's boundaries win.
 
 use regex::Regex;
 use std::sync::LazyLock;
@@ -34,6 +35,16 @@ fn id_shaped(s: &str) -> bool {
         && s.chars().any(|c| c.is_ascii_digit())
         && s.chars().any(|c| c.is_ascii_uppercase())
         && !s.chars().any(|c| c.is_lowercase())
+}
+
+/// `v` and two or more numbers, or exactly three numbers: a version. Two
+/// bare numbers are a decimal, four an IP address.
+fn version_shaped(s: &str) -> bool {
+    let core = s.split('-').next().unwrap_or(s);
+    match core.strip_prefix('v') {
+        Some(rest) => rest.split('.').count() >= 2,
+        None => core.split('.').count() == 3,
+    }
 }
 
 /// Units and counted things after a number (`8 replicas`, `3 nights`,
@@ -149,6 +160,20 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             EntityLabel::Money,
             r"(?i)(?:[$€£¥₹]\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion)\b)?|\b(?:usd|eur|gbp|chf|jpy|cad|aud|inr)\s?\d(?:[\d,]*\d)?(?:\.\d+)?|\b\d(?:[\d,]*\d)?(?:\.\d+)?\s?(?:usd|eur|gbp|chf|jpy|cad|aud|inr|dollars?|euros?|pounds?|bucks|yen|francs?|rupees?)\b)",
             always,
+        ),
+        // Cloud regions as providers name them: `us-east-1`, `eu-central-1`,
+        // `ap-southeast-2` (AWS style) and `europe-west4`, `us-central1`
+        // (Google style). Places, as the annotation guide says.
+        p(
+            EntityLabel::Location,
+            r"\b(?:(?:us|eu|ap|sa|ca|me|af|il|mx|cn)(?:-gov)?-(?:north|south|east|west|central|northeast|southeast|northwest|southwest)-\d|(?:us|europe|asia|australia|northamerica|southamerica|me|africa)-(?:north|south|east|west|central|northeast|southeast|northwest|southwest)\d)\b",
+            always,
+        ),
+        // Release versions: `v2.14.0`, `1.4.2`, `v3.1`, `2.0.0-rc.1`.
+        p(
+            EntityLabel::Resource,
+            r"\bv?\d+(?:\.\d+)+(?:-[0-9A-Za-z.]+)?\b",
+            version_shaped,
         ),
         p(
             EntityLabel::Resource,
@@ -376,12 +401,37 @@ mod tests {
             vec![(EntityLabel::Resource, "booking 2JD8XN")]
         );
         assert!(found("in Q3 at the UN with COVID").is_empty());
-        assert!(found("us-west-2").is_empty());
+        assert_eq!(
+            found("us-west-2"),
+            vec![(EntityLabel::Location, "us-west-2")]
+        );
         // Found by fuzzing: a multi-byte character right before the kind noun.
         assert_eq!(
             found("€order 2JD8XN"),
             vec![(EntityLabel::Resource, "order 2JD8XN")]
         );
+    }
+
+    #[test]
+    fn finds_cloud_regions_and_release_versions() {
+        assert_eq!(
+            found(
+                "ship v2.14.0 to eu-central-1 and release 1.4.2 in europe-west4, then us-central1"
+            ),
+            vec![
+                (EntityLabel::Resource, "v2.14.0"),
+                (EntityLabel::Location, "eu-central-1"),
+                (EntityLabel::Resource, "release 1.4.2"),
+                (EntityLabel::Location, "europe-west4"),
+                (EntityLabel::Location, "us-central1"),
+            ]
+        );
+        assert_eq!(
+            found("tag 2.0.0-rc.1"),
+            vec![(EntityLabel::Resource, "2.0.0-rc.1")]
+        );
+        // Not versions: a decimal, an IP address; not a region: a street.
+        assert!(found("rate 2.5 from 10.0.0.12 on us-route-9").is_empty());
     }
 
     #[test]
