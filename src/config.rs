@@ -148,14 +148,14 @@ pub struct ModelArgs {
     #[arg(long, env = "TELOS_MAX_QUEUED", default_value_t = 1024)]
     pub max_queued: usize,
     /// Relevance probability a side-effecting tool needs to be granted.
-    #[arg(long, env = "TELOS_GRANT_THRESHOLD", default_value_t = 0.075)]
+    #[arg(long, env = "TELOS_GRANT_THRESHOLD", default_value_t = 0.2)]
     pub grant_threshold: f32,
     /// Relevance probability a read-only tool needs to be listed.
     #[arg(long, env = "TELOS_READ_THRESHOLD", default_value_t = 0.05)]
     pub read_threshold: f32,
     /// A second side-effecting tool of one clause is granted when within
     /// this probability margin of the best (0 disables).
-    #[arg(long, env = "TELOS_SECOND_MARGIN", default_value_t = 0.0)]
+    #[arg(long, env = "TELOS_SECOND_MARGIN", default_value_t = 0.03)]
     pub second_margin: f32,
     /// An action clause is a lookup only when its best read-only tool beats
     /// its best side-effecting tool by more than this margin.
