@@ -293,9 +293,26 @@ pub enum Origin {
     Both,
 }
 
+/// Whether a validator's record ID is a model number inside a product name
+/// the model found ("Sony WH-1000XM5 headphones"): the product span stays.
+fn model_number(v: &Span, model: &[Span]) -> bool {
+    v.label == EntityLabel::Resource
+        && model.iter().any(|m| {
+            m.label == EntityLabel::Product
+                && m.start <= v.start
+                && v.end <= m.end
+                && m.end - m.start > v.end - v.start
+        })
+}
+
 /// Merges model spans with validator spans. A validator span replaces every
-/// model span it overlaps; it counts as `Both` when one of them had its label.
+/// model span it overlaps, except a record ID inside a product name; it
+/// counts as `Both` when one of them had its label.
 pub fn merge(model: Vec<Span>, shaped: Vec<Span>) -> Vec<(Span, Origin)> {
+    let shaped: Vec<Span> = shaped
+        .into_iter()
+        .filter(|v| !model_number(v, &model))
+        .collect();
     let mut out: Vec<(Span, Origin)> = Vec::new();
     for v in &shaped {
         let agrees = model
@@ -471,6 +488,40 @@ mod tests {
         assert!(!kebab_identifier("-auth"));
         assert!(!kebab_identifier("auth--service"));
         assert!(!kebab_identifier("3-4"));
+    }
+
+    #[test]
+    fn model_numbers_stay_inside_their_product() {
+        let text = "return the Sony WH-1000XM5 headphones and close PROJ-451";
+        let at = |label, needle: &str, score| {
+            let start = text.find(needle).unwrap();
+            Span {
+                label,
+                start,
+                end: start + needle.len(),
+                score,
+            }
+        };
+        let model = vec![
+            at(EntityLabel::Product, "Sony WH-1000XM5 headphones", 0.9),
+            at(EntityLabel::Org, "PROJ-451", 0.6),
+        ];
+        let merged = merge(model, find_shaped(text));
+        let got: Vec<(EntityLabel, &str, Origin)> = merged
+            .iter()
+            .map(|(s, o)| (s.label, &text[s.start..s.end], *o))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    EntityLabel::Product,
+                    "Sony WH-1000XM5 headphones",
+                    Origin::Model
+                ),
+                (EntityLabel::Resource, "PROJ-451", Origin::Validator),
+            ]
+        );
     }
 
     #[test]

@@ -86,8 +86,8 @@ async fn the_runtime_reads_the_model_as_training_did() {
 mod floors {
     pub const TOOL_PRECISION: f64 = 0.929 - 0.03;
     pub const TOOL_RECALL: f64 = 0.823 - 0.03;
-    pub const ENTITY_F1_STRICT: f64 = 0.790 - 0.03;
-    pub const ENTITY_F1_OVERLAP: f64 = 0.829 - 0.03;
+    pub const ENTITY_F1_STRICT: f64 = 0.794 - 0.03;
+    pub const ENTITY_F1_OVERLAP: f64 = 0.833 - 0.03;
     pub const SPEECH_ACT: f64 = 0.988 - 0.03;
     pub const BENIGN_FALSE_POSITIVES_MAX: f64 = 0.109 + 0.03;
     pub const HIJACK_DETECTION: f64 = 0.778 - 0.03;
