@@ -38,12 +38,17 @@ fn id_shaped(s: &str) -> bool {
 }
 
 /// `v` and two or more numbers, or exactly three numbers: a version. Two
-/// bare numbers are a decimal, four an IP address.
+/// bare numbers are a decimal, four an IP address; three with a
+/// four-digit part are a date (`14.03.2025`) or a phone number
+/// (`415.555.0100`).
 fn version_shaped(s: &str) -> bool {
     let core = s.split('-').next().unwrap_or(s);
     match core.strip_prefix('v') {
         Some(rest) => rest.split('.').count() >= 2,
-        None => core.split('.').count() == 3,
+        None => {
+            let parts: Vec<&str> = core.split('.').collect();
+            parts.len() == 3 && parts.iter().all(|p| p.len() < 4)
+        }
     }
 }
 
@@ -447,8 +452,12 @@ mod tests {
             found("tag 2.0.0-rc.1"),
             vec![(EntityLabel::Resource, "2.0.0-rc.1")]
         );
-        // Not versions: a decimal, an IP address; not a region: a street.
-        assert!(found("rate 2.5 from 10.0.0.12 on us-route-9").is_empty());
+        // Not versions: a decimal, an IP address, a date; not a region: a street.
+        assert!(found("rate 2.5 from 10.0.0.12 on us-route-9 by 14.03.2025").is_empty());
+        assert_eq!(
+            found("call 415.555.0100"),
+            vec![(EntityLabel::Phone, "415.555.0100")]
+        );
     }
 
     #[test]
