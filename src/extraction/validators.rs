@@ -345,6 +345,17 @@ pub fn merge(model: Vec<Span>, shaped: Vec<Span>) -> Vec<(Span, Origin)> {
 mod tests {
     use super::*;
 
+    /// A model span over the first occurrence of `needle` in `text`.
+    fn model_span(text: &str, label: EntityLabel, needle: &str) -> Span {
+        let start = text.find(needle).unwrap();
+        Span {
+            label,
+            start,
+            end: start + needle.len(),
+            score: 0.9,
+        }
+    }
+
     fn found(text: &str) -> Vec<(EntityLabel, &str)> {
         find_shaped(text)
             .into_iter()
@@ -463,15 +474,7 @@ mod tests {
     #[test]
     fn kebab_case_names_are_resources_whatever_the_model_called_them() {
         let text = "restart auth-service, ping Ana-Maria, open q3-report.pdf, move db-replica-3 to us-east-1";
-        let span = |label, needle: &str| {
-            let start = text.find(needle).unwrap();
-            Span {
-                label,
-                start,
-                end: start + needle.len(),
-                score: 0.9,
-            }
-        };
+        let span = |label, needle| model_span(text, label, needle);
         let out = relabel_identifiers(
             text,
             vec![
@@ -502,18 +505,9 @@ mod tests {
     #[test]
     fn model_numbers_stay_inside_their_product() {
         let text = "return the Sony WH-1000XM5 headphones and close PROJ-451";
-        let at = |label, needle: &str, score| {
-            let start = text.find(needle).unwrap();
-            Span {
-                label,
-                start,
-                end: start + needle.len(),
-                score,
-            }
-        };
         let model = vec![
-            at(EntityLabel::Product, "Sony WH-1000XM5 headphones", 0.9),
-            at(EntityLabel::Org, "PROJ-451", 0.6),
+            model_span(text, EntityLabel::Product, "Sony WH-1000XM5 headphones"),
+            model_span(text, EntityLabel::Org, "PROJ-451"),
         ];
         let merged = merge(model, find_shaped(text));
         let got: Vec<(EntityLabel, &str, Origin)> = merged
