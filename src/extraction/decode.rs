@@ -62,6 +62,20 @@ pub struct Span {
     pub score: f32,
 }
 
+/// A span over the first occurrence of `needle` in `text` (tests).
+#[cfg(test)]
+pub(crate) fn span_over(text: &str, needle: &str, label: EntityLabel) -> Span {
+    let start = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {text:?}"));
+    Span {
+        label,
+        start,
+        end: start + needle.len(),
+        score: 0.9,
+    }
+}
+
 /// Characters trimmed from the ends of a word: punctuation that ends a
 /// sentence or wraps a phrase, never part of an entity.
 const LEADING: &[char] = &['"', '\'', '(', '[', '{', '“', '‘', '«', '¿', '¡'];
@@ -192,7 +206,18 @@ const DETERMINERS: &[&str] = &[
 /// name or a determiner ("in September"), not before a count ("in two
 /// weeks" is a date of its own).
 const TIME_PREPOSITIONS: &[&str] = &[
-    "on", "by", "before", "after", "until", "till", "since", "from", "at", "during",
+    "on",
+    "by",
+    "before",
+    "after",
+    "until",
+    "till",
+    "since",
+    "from",
+    "at",
+    "during",
+    "starting",
+    "beginning",
 ];
 
 /// `span` without a leading determiner word (or, for a date, a leading

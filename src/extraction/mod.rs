@@ -8,6 +8,7 @@
 //! the [`Encoder`] trait so everything above it can be tested without one.
 
 pub mod batcher;
+pub mod boundaries;
 pub mod decode;
 pub mod keyword;
 pub mod matching;
@@ -487,7 +488,7 @@ impl Extractor {
         let entities = to_entities(
             prompt,
             validators::merge(
-                validators::relabel_identifiers(prompt, model_spans),
+                boundaries::apply(prompt, validators::relabel_identifiers(prompt, model_spans)),
                 validators::find_shaped(prompt),
             ),
         );

@@ -190,6 +190,12 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\b\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}\b",
             enough_digits,
         ),
+        // Percentages and temperatures: measures whose unit is a sign.
+        p(
+            EntityLabel::Quantity,
+            r"\b\d+(?:[.,]\d+)?(?:\s?%|\s?°[CF]?|\s?percent\b)",
+            always,
+        ),
         p(
             EntityLabel::Quantity,
             r"\b\d+(?:[.,]\d+)?\s?[A-Za-z]+\b",
@@ -347,13 +353,7 @@ mod tests {
 
     /// A model span over the first occurrence of `needle` in `text`.
     fn model_span(text: &str, label: EntityLabel, needle: &str) -> Span {
-        let start = text.find(needle).unwrap();
-        Span {
-            label,
-            start,
-            end: start + needle.len(),
-            score: 0.9,
-        }
+        crate::extraction::decode::span_over(text, needle, label)
     }
 
     fn found(text: &str) -> Vec<(EntityLabel, &str)> {
@@ -416,6 +416,15 @@ mod tests {
         assert_eq!(
             found("a $84,000, then"),
             vec![(EntityLabel::Money, "$84,000")]
+        );
+        assert_eq!(
+            found("dim to 30% and set 21°C, or 19.5 °F, 15 percent off"),
+            vec![
+                (EntityLabel::Quantity, "30%"),
+                (EntityLabel::Quantity, "21°C"),
+                (EntityLabel::Quantity, "19.5 °F"),
+                (EntityLabel::Quantity, "15 percent"),
+            ]
         );
     }
 

@@ -1,0 +1,311 @@
+//! Span boundaries the annotation guide fixes (`fixtures/ANNOTATION.md`)
+//! and the model does not always draw: a range of dates is two dates, and
+//! a name followed by the noun of its kind ("Invoices folder", "marketing
+//! channel", "api-gateway service") is one span of that kind.
+
+use super::decode::Span;
+use crate::intent::EntityLabel;
+
+/// Words that join the two ends of a date range or of a change from one
+/// date to another ("the 3rd to the 5th", "Friday until Monday").
+const RANGE_JOINS: &[&str] = &[" to ", " until ", " till ", " through ", " thru "];
+
+/// Words that make "X to Y" one clock time ("quarter to five").
+const CLOCK_WORDS: &[&str] = &["quarter", "half", "five", "ten", "twenty", "twenty-five"];
+
+/// Nouns that name the kind of the entity before them, with that kind.
+const KIND_NOUNS: &[(&str, EntityLabel)] = &[
+    ("folder", EntityLabel::File),
+    ("directory", EntityLabel::File),
+    ("file", EntityLabel::File),
+    ("doc", EntityLabel::File),
+    ("document", EntityLabel::File),
+    ("sheet", EntityLabel::File),
+    ("spreadsheet", EntityLabel::File),
+    ("workbook", EntityLabel::File),
+    ("deck", EntityLabel::File),
+    ("presentation", EntityLabel::File),
+    ("channel", EntityLabel::Channel),
+    ("group", EntityLabel::Channel),
+    ("thread", EntityLabel::Channel),
+    ("service", EntityLabel::Resource),
+];
+
+/// Labels whose span can take a kind noun after it: names of things. A
+/// person, a date or an amount followed by "file" is not a file's name.
+fn names_a_thing(label: EntityLabel) -> bool {
+    matches!(
+        label,
+        EntityLabel::File
+            | EntityLabel::Channel
+            | EntityLabel::Resource
+            | EntityLabel::Product
+            | EntityLabel::Org
+    )
+}
+
+/// Every boundary rule, in order, over the model's spans of `text`.
+pub fn apply(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    let spans = split_person_lists(text, split_date_ranges(text, spans));
+    name_before_kind_nouns(text, absorb_kind_nouns(text, spans))
+}
+
+/// Splits each date span that holds a range at its joining word:
+/// "May 14 to May 16" is `May 14` and `May 16`. A leading "the" of the
+/// second end is dropped, as everywhere.
+pub fn split_date_ranges(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    let mut out = Vec::with_capacity(spans.len());
+    for span in spans {
+        let inner = &text[span.start..span.end];
+        let split = (span.label == EntityLabel::Datetime)
+            .then(|| {
+                RANGE_JOINS
+                    .iter()
+                    .find_map(|j| inner.find(j).map(|at| (at, at + j.len())))
+            })
+            .flatten()
+            .filter(|&(at, _)| !CLOCK_WORDS.contains(&inner[..at].to_lowercase().as_str()));
+        let Some((left_end, right_start)) = split else {
+            out.push(span);
+            continue;
+        };
+        let right = &inner[right_start..];
+        let right = right.strip_prefix("the ").unwrap_or(right);
+        if right.is_empty() || left_end == 0 {
+            out.push(span);
+            continue;
+        }
+        out.push(Span {
+            end: span.start + left_end,
+            ..span.clone()
+        });
+        out.push(Span {
+            start: span.end - right.len(),
+            ..span
+        });
+    }
+    out
+}
+
+/// Splits each person span that lists several people at its commas and
+/// "and": "Esteban, Zoltan" is `Esteban` and `Zoltan`.
+pub fn split_person_lists(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    let mut out = Vec::with_capacity(spans.len());
+    for span in spans {
+        if span.label != EntityLabel::Person {
+            out.push(span);
+            continue;
+        }
+        let mut start = span.start;
+        let inner = &text[span.start..span.end];
+        let mut cuts: Vec<(usize, usize)> = [", and ", ", ", " and ", " & "]
+            .iter()
+            .flat_map(|sep| {
+                inner
+                    .match_indices(sep)
+                    .map(move |(at, m)| (span.start + at, span.start + at + m.len()))
+            })
+            .collect();
+        cuts.sort_unstable();
+        for (cut_start, cut_end) in cuts {
+            if cut_start < start {
+                continue; // inside a longer separator already cut
+            }
+            if cut_start > start {
+                out.push(Span {
+                    start,
+                    end: cut_start,
+                    ..span.clone()
+                });
+            }
+            start = cut_end;
+        }
+        if span.end > start {
+            out.push(Span { start, ..span });
+        }
+    }
+    out
+}
+
+/// Words that end a name read backwards from its kind noun: "the Legal
+/// folder" is `Legal folder`, "into backup folder" is `backup folder`.
+const NAME_STOPS: &[&str] = &[
+    "the", "a", "an", "my", "our", "your", "his", "her", "their", "its", "this", "that", "these",
+    "those", "to", "into", "in", "from", "of", "on", "at", "for", "with", "and", "or", "all", "it",
+    "them", "new", "same", "which", "whole", "entire",
+];
+
+/// Whether a word looks like part of a name: a capital, a digit or a hyphen.
+fn name_like(word: &str) -> bool {
+    word.chars()
+        .any(|c| c.is_uppercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Names the model left out before a kind noun: "the Legal folder" and
+/// "the api-gateway service" become spans of the noun's kind, as does
+/// "backup folder" when the model tagged "folder" alone. The name is read
+/// backwards over at most three words, up to a determiner, a preposition,
+/// punctuation or another span; a name the model did not tag at all needs
+/// a capital, a digit or a hyphen.
+pub fn name_before_kind_nouns(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
+    let words = super::decode::words(text);
+    for (k, &(ws, we)) in words.iter().enumerate() {
+        let Some(&(_, kind)) = KIND_NOUNS
+            .iter()
+            .find(|(noun, _)| noun.eq_ignore_ascii_case(&text[ws..we]))
+        else {
+            continue;
+        };
+        let tagged = spans.iter().position(|s| s.start == ws && s.end == we);
+        if tagged.is_none() && spans.iter().any(|s| s.start < we && ws < s.end) {
+            continue;
+        }
+        let mut first = k;
+        while first > 0 && k - first < 3 {
+            let (ps, pe) = words[first - 1];
+            let gap = &text[pe..words[first].0];
+            let word = &text[ps..pe];
+            if gap != " "
+                || NAME_STOPS.contains(&word.to_lowercase().as_str())
+                || spans.iter().any(|s| s.start < pe && ps < s.end)
+            {
+                break;
+            }
+            first -= 1;
+        }
+        if first == k {
+            continue;
+        }
+        let name = &words[first..k];
+        if tagged.is_none() && !name.iter().any(|&(s, e)| name_like(&text[s..e])) {
+            continue;
+        }
+        let span = Span {
+            label: kind,
+            start: words[first].0,
+            end: we,
+            score: tagged.map_or(0.5, |i| spans[i].score),
+        };
+        match tagged {
+            Some(i) => spans[i] = span,
+            None => spans.push(span),
+        }
+    }
+    spans.sort_by_key(|s| s.start);
+    spans
+}
+
+/// Extends a span over the kind noun right after it and gives it that
+/// kind: "Tax 2024" + "folder" is the FILE `Tax 2024 folder`. Only when one
+/// space separates them and no other span holds the noun.
+pub fn absorb_kind_nouns(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by_key(|s| s.start);
+    for i in 0..spans.len() {
+        if !names_a_thing(spans[i].label) {
+            continue;
+        }
+        let end = spans[i].end;
+        let Some(rest) = text[end..].strip_prefix(' ') else {
+            continue;
+        };
+        let word_len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '-'))
+            .unwrap_or(rest.len());
+        let word = rest[..word_len].to_lowercase();
+        let Some(&(_, kind)) = KIND_NOUNS.iter().find(|(noun, _)| *noun == word) else {
+            continue;
+        };
+        let noun_end = end + 1 + word_len;
+        if spans.get(i + 1).is_some_and(|next| next.start < noun_end) {
+            continue;
+        }
+        spans[i].end = noun_end;
+        spans[i].label = kind;
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extraction::decode::span_over as span;
+
+    fn texts(text: &str, spans: &[Span]) -> Vec<(EntityLabel, String)> {
+        spans
+            .iter()
+            .map(|s| (s.label, text[s.start..s.end].to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_date_range_is_two_dates() {
+        let text = "move my flight from the 3rd to the 5th";
+        let out = split_date_ranges(
+            text,
+            vec![span(text, "3rd to the 5th", EntityLabel::Datetime)],
+        );
+        assert_eq!(
+            texts(text, &out),
+            [
+                (EntityLabel::Datetime, "3rd".into()),
+                (EntityLabel::Datetime, "5th".into())
+            ]
+        );
+        let text = "block May 14 until May 16";
+        let out = split_date_ranges(
+            text,
+            vec![span(text, "May 14 until May 16", EntityLabel::Datetime)],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(&text[out[1].start..out[1].end], "May 16");
+    }
+
+    #[test]
+    fn clock_times_and_other_labels_stay_whole() {
+        let text = "wake me at quarter to five";
+        let one = vec![span(text, "quarter to five", EntityLabel::Datetime)];
+        assert_eq!(split_date_ranges(text, one.clone()), one);
+        let text = "send it to Ana to review";
+        let one = vec![span(text, "Ana to review", EntityLabel::Resource)];
+        assert_eq!(split_date_ranges(text, one.clone()), one);
+    }
+
+    #[test]
+    fn a_kind_noun_joins_the_name_before_it() {
+        let text = "move the PDFs to the Tax 2024 folder, then post in the design channel";
+        let out = absorb_kind_nouns(
+            text,
+            vec![
+                span(text, "Tax 2024", EntityLabel::Resource),
+                span(text, "design", EntityLabel::Org),
+            ],
+        );
+        assert_eq!(
+            texts(text, &out),
+            [
+                (EntityLabel::File, "Tax 2024 folder".into()),
+                (EntityLabel::Channel, "design channel".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn kind_nouns_leave_people_dates_and_taken_words_alone() {
+        let text = "give Ana file access on Monday group call";
+        let spans = vec![
+            span(text, "Ana", EntityLabel::Person),
+            span(text, "Monday", EntityLabel::Datetime),
+        ];
+        assert_eq!(absorb_kind_nouns(text, spans.clone()), spans);
+        let text = "share Roadmap folder.pdf";
+        let spans = vec![
+            span(text, "Roadmap", EntityLabel::File),
+            span(text, "folder.pdf", EntityLabel::File),
+        ];
+        assert_eq!(absorb_kind_nouns(text, spans.clone()), spans);
+        // "filed" is not "file".
+        let text = "the Acme report filed yesterday";
+        let spans = vec![span(text, "Acme report", EntityLabel::File)];
+        assert_eq!(absorb_kind_nouns(text, spans.clone()), spans);
+    }
+}
