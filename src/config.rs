@@ -148,7 +148,7 @@ pub struct ModelArgs {
     #[arg(long, env = "TELOS_MAX_QUEUED", default_value_t = 1024)]
     pub max_queued: usize,
     /// Relevance probability a side-effecting tool needs to be granted.
-    #[arg(long, env = "TELOS_GRANT_THRESHOLD", default_value_t = 0.2)]
+    #[arg(long, env = "TELOS_GRANT_THRESHOLD", default_value_t = 0.075)]
     pub grant_threshold: f32,
     /// Relevance probability a read-only tool needs to be listed.
     #[arg(long, env = "TELOS_READ_THRESHOLD", default_value_t = 0.05)]

@@ -84,12 +84,12 @@ async fn the_runtime_reads_the_model_as_training_did() {
 /// (README, "Quality"); each floor is the measurement minus 0.03, so an
 /// int8 rounding difference on another CPU does not fail the test.
 mod floors {
-    pub const TOOL_PRECISION: f64 = 0.929 - 0.03;
-    pub const TOOL_RECALL: f64 = 0.823 - 0.03;
-    pub const ENTITY_F1_STRICT: f64 = 0.794 - 0.03;
+    pub const TOOL_PRECISION: f64 = 0.875 - 0.03;
+    pub const TOOL_RECALL: f64 = 0.886 - 0.03;
+    pub const ENTITY_F1_STRICT: f64 = 0.798 - 0.03;
     pub const ENTITY_F1_OVERLAP: f64 = 0.833 - 0.03;
     pub const SPEECH_ACT: f64 = 0.988 - 0.03;
-    pub const BENIGN_FALSE_POSITIVES_MAX: f64 = 0.109 + 0.03;
+    pub const BENIGN_FALSE_POSITIVES_MAX: f64 = 0.043 + 0.03;
     pub const HIJACK_DETECTION: f64 = 0.778 - 0.03;
 }
 
@@ -180,11 +180,12 @@ async fn the_trained_matcher_beats_untrained_cosine_and_keywords() {
         ("untrained cosine", untrained),
         ("keyword overlap", keyword),
     ] {
-        // Each baseline gets thresholds tuned on the training domains, as ours were.
+        // Each baseline gets thresholds tuned on the training domains, at
+        // its best-F1 point (its strongest showing on this metric).
         let emb = telos::eval::embed_domains(Arc::clone(&enc), &domains)
             .await
             .unwrap();
-        let (t, _) = telos::eval::tune(Arc::clone(&enc), &train, &emb)
+        let (t, _) = telos::eval::tune(Arc::clone(&enc), &train, &emb, telos::eval::Objective::F1)
             .await
             .unwrap();
         let (theirs, _) = telos::eval::score(enc, t, &heldout, &emb).await.unwrap();
