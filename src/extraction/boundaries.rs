@@ -1,7 +1,12 @@
 //! Span boundaries the annotation guide fixes (`fixtures/ANNOTATION.md`)
 //! and the model does not always draw: a range of dates is two dates, and
 //! a name followed by the noun of its kind ("Invoices folder", "marketing
-//! channel", "api-gateway service") is one span of that kind.
+//! channel", "api-gateway service") is one span of that kind, and a verb
+//! coordinated with a requested action ("assign it to Kofi and put it in
+//! the sprint") is an action of its own.
+
+use regex::Regex;
+use std::sync::LazyLock;
 
 use super::decode::Span;
 use crate::intent::EntityLabel;
@@ -29,6 +34,14 @@ const KIND_NOUNS: &[(&str, EntityLabel)] = &[
     ("group", EntityLabel::Channel),
     ("thread", EntityLabel::Channel),
     ("service", EntityLabel::Resource),
+    ("project", EntityLabel::Resource),
+    ("repo", EntityLabel::Resource),
+    ("repository", EntityLabel::Resource),
+    ("pipeline", EntityLabel::Resource),
+    ("workflow", EntityLabel::Resource),
+    ("cluster", EntityLabel::Resource),
+    ("bucket", EntityLabel::Resource),
+    ("database", EntityLabel::Resource),
 ];
 
 /// Labels whose span can take a kind noun after it: names of things. A
@@ -225,6 +238,137 @@ pub fn absorb_kind_nouns(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
     spans
 }
 
+/// Nouns of the records an identifier names: "order #A1234", "trip
+/// ZP3N6D", "flight UA 1184" are one RESOURCE each, noun included.
+const RECORD_NOUNS: &[&str] = &[
+    "order",
+    "invoice",
+    "ticket",
+    "booking",
+    "reservation",
+    "trip",
+    "flight",
+    "confirmation",
+    "deal",
+    "issue",
+    "case",
+    "incident",
+    "pr",
+    "build",
+    "job",
+    "payment",
+    "subscription",
+    "shipment",
+    "return",
+    "refund",
+    "quote",
+    "contract",
+    "opportunity",
+    "lead",
+    "task",
+    "bug",
+    "release",
+];
+
+/// Words that only announce an identifier and are not part of it.
+const ID_MARKERS: &[&str] = &["ref", "ref.", "ref:", "reference", "reference:"];
+
+/// Whether a span's text is an identifier: a digit, or capitals only.
+fn identifier_like(s: &str) -> bool {
+    s.chars().any(|c| c.is_ascii_digit())
+        || (s.len() > 1 && s.chars().all(|c| c.is_ascii_uppercase() || c == '-'))
+}
+
+/// RESOURCE identifiers, after the validators' spans are merged in, take
+/// the record noun right before them ("trip ZP3N6D") and drop a leading
+/// reference marker ("ref CR-771204" is `CR-771204`).
+pub fn record_nouns<T>(text: &str, mut spans: Vec<(Span, T)>) -> Vec<(Span, T)> {
+    let words = super::decode::words(text);
+    for i in 0..spans.len() {
+        if spans[i].0.label != EntityLabel::Resource {
+            continue;
+        }
+        let (start, end) = (spans[i].0.start, spans[i].0.end);
+        let inner = &text[start..end];
+        if let Some((first, rest)) = inner.split_once(' ')
+            && ID_MARKERS.contains(&first.to_lowercase().as_str())
+            && !rest.trim().is_empty()
+        {
+            spans[i].0.start = end - rest.len();
+            continue;
+        }
+        if !identifier_like(inner) {
+            continue;
+        }
+        let Some(&(ps, pe)) = words.iter().rev().find(|&&(_, e)| e <= start) else {
+            continue;
+        };
+        let taken = spans.iter().any(|(s, _)| s.start < pe && ps < s.end);
+        if !taken
+            && &text[pe..start] == " "
+            && RECORD_NOUNS.contains(&text[ps..pe].to_lowercase().as_str())
+        {
+            spans[i].0.start = ps;
+        }
+    }
+    spans
+}
+
+/// A word after "and" or a comma, followed by an object pronoun: "… and
+/// put it …", ", send them …". Pronouns that can also be determiners
+/// ("this", "that") are left out: "after that", "starting this month".
+static COORDINATED_VERB: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"(?i)(?:\band|,)\s+([a-z]+)\s+(?:it|them|him|her|me|us)\b").ok());
+
+/// Words that take that place without being a requested action: linking
+/// words ("and if it fails"), auxiliaries ("and is it"), and verbs that ask
+/// for information rather than an act ("and tell me", "and let me know").
+const NOT_ACTIONS: &[&str] = &[
+    "if", "when", "whether", "so", "then", "but", "because", "since", "while", "before", "after",
+    "until", "unless", "once", "where", "what", "who", "how", "why", "which", "is", "was", "are",
+    "were", "do", "does", "did", "can", "could", "will", "would", "should", "has", "have", "had",
+    "let", "tell", "show", "help", "thank", "thanks", "give",
+];
+
+/// Adds an ACTION span over each verb coordinated with an earlier ACTION of
+/// the same text that the model did not tag: in "assign it to Kofi, and
+/// put it in the current sprint", "put" is the second requested action.
+/// Only `text[from..to]` is read; spans are in byte offsets of `text` and
+/// stay sorted.
+pub fn coordinated_actions(
+    text: &str,
+    (from, to): (usize, usize),
+    mut spans: Vec<Span>,
+) -> Vec<Span> {
+    let Some(re) = COORDINATED_VERB.as_ref() else {
+        return spans;
+    };
+    for caps in re.captures_iter(&text[from..to]) {
+        let Some(verb) = caps.get(1) else { continue };
+        let (start, end) = (from + verb.start(), from + verb.end());
+        let word = verb.as_str().to_lowercase();
+        let follows_action = spans
+            .iter()
+            .any(|s| s.label == EntityLabel::Action && s.end <= start);
+        let taken = spans.iter().any(|s| s.start < end && start < s.end);
+        if !follows_action || taken || word.ends_with("ing") || NOT_ACTIONS.contains(&word.as_str())
+        {
+            continue;
+        }
+        let at = spans.partition_point(|s| s.start < start);
+        spans.insert(
+            at,
+            Span {
+                label: EntityLabel::Action,
+                start,
+                end,
+                score: 0.5,
+            },
+        );
+    }
+    spans
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +451,68 @@ mod tests {
         let text = "the Acme report filed yesterday";
         let spans = vec![span(text, "Acme report", EntityLabel::File)];
         assert_eq!(absorb_kind_nouns(text, spans.clone()), spans);
+    }
+
+    #[test]
+    fn a_verb_coordinated_with_an_action_is_an_action() {
+        let text = "assign it to Kofi Boateng, and put it in the current sprint";
+        let spans = vec![span(text, "assign", EntityLabel::Action)];
+        let out = coordinated_actions(text, (0, text.len()), spans);
+        assert_eq!(
+            texts(text, &out),
+            vec![
+                (EntityLabel::Action, "assign".into()),
+                (EntityLabel::Action, "put".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn linking_words_taken_words_and_untagged_texts_add_nothing() {
+        let text = "check the lock and if it is open, lock it";
+        let spans = vec![span(text, "check", EntityLabel::Action)];
+        // "if" links; "lock it" follows a comma and is added.
+        let out = coordinated_actions(text, (0, text.len()), spans.clone());
+        assert_eq!(out.len(), 2);
+        assert_eq!(&text[out[1].start..out[1].end], "lock");
+        let text = "move the file and share it";
+        let spans = vec![
+            span(text, "move", EntityLabel::Action),
+            span(text, "share", EntityLabel::Action),
+        ];
+        assert_eq!(
+            coordinated_actions(text, (0, text.len()), spans.clone()),
+            spans
+        );
+        // Without an earlier action nothing is read as one.
+        assert!(coordinated_actions("the list and send it", (0, 20), vec![]).is_empty());
+        let text = "book the room, starting it at 9";
+        let spans = vec![span(text, "book", EntityLabel::Action)];
+        assert_eq!(
+            coordinated_actions(text, (0, text.len()), spans.clone()),
+            spans
+        );
+    }
+
+    #[test]
+    fn an_identifier_takes_its_record_noun_and_drops_its_marker() {
+        let text = "change trip ZP3N6D, ref CR-771204, for order Kyoto";
+        let spans = vec![
+            (span(text, "ZP3N6D", EntityLabel::Resource), ()),
+            (span(text, "ref CR-771204", EntityLabel::Resource), ()),
+            (span(text, "Kyoto", EntityLabel::Resource), ()),
+        ];
+        let out: Vec<Span> = record_nouns(text, spans)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(
+            texts(text, &out),
+            vec![
+                (EntityLabel::Resource, "trip ZP3N6D".into()),
+                (EntityLabel::Resource, "CR-771204".into()),
+                (EntityLabel::Resource, "Kyoto".into())
+            ]
+        );
     }
 }

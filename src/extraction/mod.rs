@@ -432,6 +432,7 @@ impl Extractor {
                     ..s.clone()
                 })
                 .collect();
+            let spans = boundaries::coordinated_actions(prompt, (seg_start, seg_end), spans);
             let cuts = action_cuts(prompt, seg_start, &spans);
             if cuts.is_empty() {
                 clauses.push((seg_start, seg_end, k, true));
@@ -487,9 +488,12 @@ impl Extractor {
 
         let entities = to_entities(
             prompt,
-            validators::merge(
-                boundaries::apply(prompt, validators::relabel_identifiers(prompt, model_spans)),
-                validators::find_shaped(prompt),
+            boundaries::record_nouns(
+                prompt,
+                validators::merge(
+                    boundaries::apply(prompt, validators::relabel_identifiers(prompt, model_spans)),
+                    validators::find_shaped(prompt),
+                ),
             ),
         );
         let meta = self.encoder.meta();

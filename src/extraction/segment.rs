@@ -1,5 +1,6 @@
 //! Splits a request into clauses before the model sees it: lines, list
-//! items ("1. … 2. …"), sentences, semicolons, sequencing connectives
+//! items ("1. … 2. …", "- …" at the start of a line: a dash inside a line
+//! is part of a name, as in "Client Assets - Pemberton"), sentences, semicolons, sequencing connectives
 //! ("…, then …", "… and then …", "after that", "also,") and conditionals
 //! ("If so, …", "If the meeting moved, …"). Clauses joined by a bare "and"
 //! are split later, where the model finds two requested actions.
@@ -19,7 +20,7 @@ static BREAK: LazyLock<Option<Regex>> = LazyLock::new(|| {
         r"(?xi)
         (?P<nl>\n+)
       | (?P<semi>;\s*)
-      | (?P<list>(?:(?m:^)|\s)(?:\(?\d{1,2}[.)]|[-*•]|[a-h]\))\s+)
+      | (?P<list>(?:(?m:^)|\s)(?:\(?\d{1,2}[.)]|•|[a-h]\))\s+ | (?m:^)[\ \t]*[-*]\s+)
       | (?P<sent>[.!?]+\s+)
       | (?P<conn>,?\s+and\s+then\s+ | ,\s*then\s+ | ,?\s+after\s+that,?\s+ | ,\s+afterwards,?\s+
           | ,?\s+once\s+(?:that'?s|that\s+is|it'?s)\s+done,?\s+ | ,?\s+and\s+also\s+ | ,\s+also,?\s+ | ,?\s+then,\s+ )
@@ -137,6 +138,21 @@ mod tests {
                 "invite Sam",
                 "send the agenda"
             ]
+        );
+    }
+
+    #[test]
+    fn a_dash_inside_a_line_is_not_a_list_item() {
+        assert_eq!(
+            pieces("create a folder called Client Assets - Pemberton inside Projects"),
+            vec!["create a folder called Client Assets - Pemberton inside Projects"]
+        );
+        assert_eq!(
+            pieces(
+                "  * rename Q3 - draft
+ * share it"
+            ),
+            vec!["rename Q3 - draft", "share it"]
         );
     }
 
