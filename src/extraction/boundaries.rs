@@ -314,6 +314,38 @@ pub fn record_nouns<T>(text: &str, mut spans: Vec<(Span, T)>) -> Vec<(Span, T)> 
     spans
 }
 
+/// Verbs whose base form ends like a participle.
+const BASE_FORMS: &[&str] = &[
+    "need", "feed", "shred", "embed", "seed", "speed", "proceed", "succeed", "exceed", "bring",
+    "ring", "sing",
+];
+
+/// Whether an ACTION span is a participle or gerund ("the expiring link",
+/// "cards I found cancelled", "rotating the keys") rather than the
+/// imperative of a request. A gerund after "mind" ("would you mind
+/// sharing …") is the politely requested action itself.
+fn participle(text: &str, span: &Span) -> bool {
+    let word = text[span.start..span.end].to_lowercase();
+    if word.contains(' ') || BASE_FORMS.contains(&word.as_str()) || word.len() < 5 {
+        return false;
+    }
+    let after_mind = text[..span.start]
+        .split_whitespace()
+        .next_back()
+        .is_some_and(|w| w.eq_ignore_ascii_case("mind"));
+    (word.ends_with("ing") && !after_mind) || word.ends_with("ed")
+}
+
+/// The requested actions of `text[from..to]`: the model's ACTION spans
+/// without participles, plus verbs coordinated with one of them.
+pub fn requested_actions(text: &str, range: (usize, usize), spans: Vec<Span>) -> Vec<Span> {
+    let spans = spans
+        .into_iter()
+        .filter(|s| s.label != EntityLabel::Action || !participle(text, s))
+        .collect();
+    coordinated_actions(text, range, spans)
+}
+
 /// A word after "and" or a comma, followed by an object pronoun: "… and
 /// put it …", ", send them …". Pronouns that can also be determiners
 /// ("this", "that") are left out: "after that", "starting this month".
@@ -513,6 +545,33 @@ mod tests {
                 (EntityLabel::Resource, "CR-771204".into()),
                 (EntityLabel::Resource, "Kyoto".into())
             ]
+        );
+    }
+
+    #[test]
+    fn participles_are_not_requested_actions() {
+        let text = "archive the newsletters cluttering my inbox, would you mind sharing it";
+        let spans = vec![
+            span(text, "archive", EntityLabel::Action),
+            span(text, "cluttering", EntityLabel::Action),
+            span(text, "sharing", EntityLabel::Action),
+        ];
+        let out = requested_actions(text, (0, text.len()), spans);
+        assert_eq!(
+            texts(text, &out),
+            vec![
+                (EntityLabel::Action, "archive".into()),
+                (EntityLabel::Action, "sharing".into())
+            ]
+        );
+        let text = "shred the expired drafts";
+        let spans = vec![
+            span(text, "shred", EntityLabel::Action),
+            span(text, "expired", EntityLabel::Action),
+        ];
+        assert_eq!(
+            texts(text, &requested_actions(text, (0, text.len()), spans)).len(),
+            1
         );
     }
 }

@@ -432,7 +432,7 @@ impl Extractor {
                     ..s.clone()
                 })
                 .collect();
-            let spans = boundaries::coordinated_actions(prompt, (seg_start, seg_end), spans);
+            let spans = boundaries::requested_actions(prompt, (seg_start, seg_end), spans);
             let cuts = action_cuts(prompt, seg_start, &spans);
             if cuts.is_empty() {
                 clauses.push((seg_start, seg_end, k, true));
