@@ -59,8 +59,104 @@ fn names_a_thing(label: EntityLabel) -> bool {
 
 /// Every boundary rule, in order, over the model's spans of `text`.
 pub fn apply(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    let spans = organisations(text, trim_edges(text, spans));
     let spans = split_person_lists(text, split_date_ranges(text, spans));
     name_before_kind_nouns(text, absorb_kind_nouns(text, spans))
+}
+
+/// Words a span never ends with: prepositions and articles the model ran
+/// on into ("the 22nd in"), and plural nouns for the people of an
+/// organisation ("Oakridge Capital folks").
+const TRAILING_WORDS: &[&str] = &[
+    "in", "on", "at", "for", "to", "of", "with", "and", "or", "the", "a", "an", "folks", "guys",
+    "people",
+];
+
+/// Particles that are an ACTION only with their verb ("warm it up").
+const PARTICLES: &[&str] = &[
+    "up", "out", "off", "down", "over", "back", "in", "on", "away",
+];
+
+/// Drops trailing function words from every span but an ACTION (whose
+/// particle belongs to it: "set up") and drops an ACTION that is a lone
+/// particle.
+pub fn trim_edges(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    spans
+        .into_iter()
+        .filter_map(|mut s| {
+            let inner = &text[s.start..s.end];
+            if s.label == EntityLabel::Action {
+                return (!PARTICLES.contains(&inner.to_lowercase().as_str())).then_some(s);
+            }
+            let mut end = s.end;
+            while let Some((head, last)) = text[s.start..end].rsplit_once(' ') {
+                if !TRAILING_WORDS.contains(&last.to_lowercase().as_str()) {
+                    break;
+                }
+                end = s.start + head.trim_end().len();
+            }
+            s.end = end;
+            (s.end > s.start).then_some(s)
+        })
+        .collect()
+}
+
+/// Last words that make a name an organisation's ("Holloway Lettings",
+/// "Kestrel Design", "Acme Corp").
+const ORG_SUFFIXES: &[&str] = &[
+    "inc",
+    "inc.",
+    "ltd",
+    "ltd.",
+    "llc",
+    "corp",
+    "corp.",
+    "gmbh",
+    "plc",
+    "co",
+    "co.",
+    "lettings",
+    "capital",
+    "bank",
+    "partners",
+    "holdings",
+    "group",
+    "labs",
+    "studio",
+    "studios",
+    "design",
+    "consulting",
+    "solutions",
+    "systems",
+    "technologies",
+    "properties",
+    "realty",
+    "insurance",
+    "energy",
+    "airlines",
+    "motors",
+    "foods",
+    "logistics",
+    "ventures",
+    "associates",
+];
+
+/// A PERSON span of several words whose last word is an organisation's
+/// suffix is an ORG.
+pub fn organisations(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    spans
+        .into_iter()
+        .map(|mut s| {
+            let inner = &text[s.start..s.end];
+            if s.label == EntityLabel::Person
+                && let Some((_, last)) = inner.rsplit_once(' ')
+                && ORG_SUFFIXES.contains(&last.to_lowercase().as_str())
+            {
+                s.label = EntityLabel::Org;
+            }
+            s
+        })
+        .collect()
 }
 
 /// Splits each date span that holds a range at its joining word:
@@ -572,6 +668,42 @@ mod tests {
         assert_eq!(
             texts(text, &requested_actions(text, (0, text.len()), spans)).len(),
             1
+        );
+    }
+
+    #[test]
+    fn edges_lose_run_on_words_and_lone_particles() {
+        let text =
+            "block 6-9pm on the 22nd in my calendar, ask the Oakridge Capital folks, warm it up";
+        let spans = vec![
+            span(text, "22nd in", EntityLabel::Datetime),
+            span(text, "Oakridge Capital folks", EntityLabel::Org),
+            span(text, "warm", EntityLabel::Action),
+            span(text, "up", EntityLabel::Action),
+        ];
+        assert_eq!(
+            texts(text, &trim_edges(text, spans)),
+            vec![
+                (EntityLabel::Datetime, "22nd".into()),
+                (EntityLabel::Org, "Oakridge Capital".into()),
+                (EntityLabel::Action, "warm".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_name_with_an_organisation_suffix_is_an_organisation() {
+        let text = "pay Holloway Lettings and Ana Silva";
+        let spans = vec![
+            span(text, "Holloway Lettings", EntityLabel::Person),
+            span(text, "Ana Silva", EntityLabel::Person),
+        ];
+        assert_eq!(
+            texts(text, &organisations(text, spans)),
+            vec![
+                (EntityLabel::Org, "Holloway Lettings".into()),
+                (EntityLabel::Person, "Ana Silva".into())
+            ]
         );
     }
 }
