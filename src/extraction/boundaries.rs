@@ -410,6 +410,42 @@ pub fn record_nouns<T>(text: &str, mut spans: Vec<(Span, T)>) -> Vec<(Span, T)> 
     spans
 }
 
+/// Where the content a request carries begins: a colon, followed by
+/// whitespace, after a requested action and its target ("DM Rasmus: can
+/// you review my PR?", "Comment on INFRA-590: …"). What follows is the
+/// message to deliver, not more requests. A colon inside quotes, in a
+/// time ("10:30") or with no target before it ("Good night routine: lock
+/// …") starts nothing. Returns the colon's byte offset.
+pub fn payload_start(text: &str, (from, to): (usize, usize), spans: &[Span]) -> Option<usize> {
+    let segment = &text[from..to];
+    let mut quoted = false;
+    let mut prev = ' ';
+    for (i, c) in segment.char_indices() {
+        match c {
+            '"' | '“' | '”' => quoted = !quoted,
+            '\'' | '‘' if prev.is_whitespace() => quoted = true,
+            '\'' | '’'
+                if quoted && !segment[i + c.len_utf8()..].starts_with(char::is_alphanumeric) =>
+            {
+                quoted = false;
+            }
+            ':' if !quoted && segment[i + 1..].starts_with(char::is_whitespace) => {
+                let at = from + i;
+                let action = spans
+                    .iter()
+                    .find(|s| s.label == EntityLabel::Action && s.end <= at)?;
+                let target = spans.iter().any(|s| {
+                    s.label != EntityLabel::Action && action.end <= s.start && s.end <= at
+                });
+                return target.then_some(at);
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    None
+}
+
 /// Verbs whose base form ends like a participle.
 const BASE_FORMS: &[&str] = &[
     "need", "feed", "shred", "embed", "seed", "speed", "proceed", "succeed", "exceed", "bring",
@@ -433,11 +469,13 @@ fn participle(text: &str, span: &Span) -> bool {
 }
 
 /// The requested actions of `text[from..to]`: the model's ACTION spans
-/// without participles, plus verbs coordinated with one of them.
+/// there without participles, plus verbs coordinated with one of them.
+/// ACTION spans from `to` on (a payload's verbs) are dropped; other spans
+/// are kept as they are.
 pub fn requested_actions(text: &str, range: (usize, usize), spans: Vec<Span>) -> Vec<Span> {
     let spans = spans
         .into_iter()
-        .filter(|s| s.label != EntityLabel::Action || !participle(text, s))
+        .filter(|s| s.label != EntityLabel::Action || (s.start < range.1 && !participle(text, s)))
         .collect();
     coordinated_actions(text, range, spans)
 }
@@ -705,5 +743,43 @@ mod tests {
                 (EntityLabel::Person, "Ana Silva".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_colon_after_an_action_and_its_target_starts_the_payload() {
+        let text = "DM Rasmus: can you review my PR before lunch?";
+        let spans = vec![
+            span(text, "DM", EntityLabel::Action),
+            span(text, "Rasmus", EntityLabel::Person),
+            span(text, "review", EntityLabel::Action),
+        ];
+        assert_eq!(payload_start(text, (0, text.len()), &spans), Some(9));
+        let kept = requested_actions(text, (0, 9), spans);
+        assert_eq!(
+            texts(text, &kept),
+            vec![
+                (EntityLabel::Action, "DM".into()),
+                (EntityLabel::Person, "Rasmus".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn colons_without_a_target_in_quotes_or_in_times_start_nothing() {
+        let text = "Good night routine: lock the front door";
+        let spans = vec![span(text, "lock", EntityLabel::Action)];
+        assert_eq!(payload_start(text, (0, text.len()), &spans), None);
+        let text = "Set the topic of #ops to 'On call: Nadia'";
+        let spans = vec![
+            span(text, "Set", EntityLabel::Action),
+            span(text, "#ops", EntityLabel::Channel),
+        ];
+        assert_eq!(payload_start(text, (0, text.len()), &spans), None);
+        let text = "Move standup to 10:30 with Ana";
+        let spans = vec![
+            span(text, "Move", EntityLabel::Action),
+            span(text, "standup", EntityLabel::Resource),
+        ];
+        assert_eq!(payload_start(text, (0, text.len()), &spans), None);
     }
 }

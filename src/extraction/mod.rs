@@ -420,8 +420,7 @@ impl Extractor {
         // Model spans in prompt byte offsets, and clauses split at a second
         // requested action that follows a connector.
         let mut model_spans: Vec<Span> = Vec::new();
-        // (start, end, segment, whole segment?)
-        let mut clauses: Vec<(usize, usize, usize, bool)> = Vec::new();
+        let mut clauses: Vec<ClauseRange> = Vec::new();
         for (k, (&(seg_start, seg_end), enc)) in segments.iter().zip(&first).enumerate() {
             let spans: Vec<Span> = enc
                 .spans
@@ -432,29 +431,37 @@ impl Extractor {
                     ..s.clone()
                 })
                 .collect();
-            let spans = boundaries::requested_actions(prompt, (seg_start, seg_end), spans);
+            let payload = boundaries::payload_start(prompt, (seg_start, seg_end), &spans);
+            let spans = boundaries::requested_actions(
+                prompt,
+                (seg_start, payload.unwrap_or(seg_end)),
+                spans,
+            );
             let cuts = action_cuts(prompt, seg_start, &spans);
-            if cuts.is_empty() {
-                clauses.push((seg_start, seg_end, k, true));
-            } else {
-                let mut start = seg_start;
-                for (prev_end, next_start) in cuts {
-                    clauses.push((start, prev_end, k, false));
-                    start = next_start;
-                }
-                clauses.push((start, seg_end, k, false));
+            let mut start = seg_start;
+            for (end, next) in cuts.into_iter().chain(std::iter::once((seg_end, seg_end))) {
+                let head_end = payload.filter(|&p| start < p && p < end).unwrap_or(end);
+                clauses.push(ClauseRange {
+                    start,
+                    end,
+                    segment: k,
+                    whole: start == seg_start && end == seg_end && head_end == end,
+                    head_end,
+                });
+                start = next;
             }
             model_spans.extend(spans);
         }
         clauses.truncate(self.config.max_clauses);
-        // A split clause is pooled inside its segment when the model has
+        // A clause that is not its whole segment (split, or matched on its
+        // head only) is pooled inside its segment when the model has
         // per-token outputs, else it is encoded on its own in a second pass.
         let pooled: Vec<Option<Encoded>> = clauses
             .iter()
-            .map(|&(s, e, k, whole)| {
-                let seg_start = segments[k].0;
-                let pool = first[k].tokens.as_ref().filter(|_| !whole)?;
-                let (embedding, acts) = pool.clause(s - seg_start, e - seg_start)?;
+            .map(|c| {
+                let seg_start = segments[c.segment].0;
+                let pool = first[c.segment].tokens.as_ref().filter(|_| !c.whole)?;
+                let (embedding, acts) = pool.clause(c.start - seg_start, c.head_end - seg_start)?;
                 Some(Encoded {
                     embedding,
                     spans: Vec::new(),
@@ -466,8 +473,8 @@ impl Extractor {
         let second_texts: Vec<String> = clauses
             .iter()
             .zip(&pooled)
-            .filter(|(c, p)| !c.3 && p.is_none())
-            .map(|(&(s, e, _, _), _)| prompt[s..e].to_string())
+            .filter(|(c, p)| !c.whole && p.is_none())
+            .map(|(c, _)| prompt[c.start..c.head_end].to_string())
             .collect();
         let second = if second_texts.is_empty() {
             vec![]
@@ -478,8 +485,8 @@ impl Extractor {
         let clause_encodings: Vec<&Encoded> = clauses
             .iter()
             .zip(&pooled)
-            .map(|(&(_, _, k, whole), p)| match (whole, p) {
-                (true, _) => first.get(k),
+            .map(|(c, p)| match (c.whole, p) {
+                (true, _) => first.get(c.segment),
                 (false, Some(p)) => Some(p),
                 (false, None) => second_iter.next(),
             })
@@ -502,7 +509,8 @@ impl Extractor {
         let mut evaluations = Vec::new();
         let mut open_ended = None;
         let any_action = entities.iter().any(|en| en.label == EntityLabel::Action);
-        for (i, (&(s, e, _, _), enc)) in clauses.iter().zip(&clause_encodings).enumerate() {
+        for (i, (c, enc)) in clauses.iter().zip(&clause_encodings).enumerate() {
+            let (s, e) = (c.start, c.end);
             let (act_idx, act_p) = argmax(&enc.acts);
             let (cs, ce) = (char_offset(prompt, s), char_offset(prompt, e));
             let text = prompt[s..e].to_string();
@@ -600,6 +608,20 @@ impl Extractor {
             entry_scores,
         })
     }
+}
+
+/// Where a clause lies in the prompt (bytes).
+#[derive(Debug, Clone, Copy)]
+struct ClauseRange {
+    start: usize,
+    end: usize,
+    /// Index of the segment it was cut from.
+    segment: usize,
+    /// Whether it is its whole segment, matched as such.
+    whole: bool,
+    /// End of the part matched against the catalog: before a payload
+    /// ("DM Rasmus: can you review …" is matched on "DM Rasmus:"), else `end`.
+    head_end: usize,
 }
 
 /// An intent with the relevance of every catalog entry to the request.
