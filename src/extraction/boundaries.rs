@@ -410,13 +410,15 @@ pub fn record_nouns<T>(text: &str, mut spans: Vec<(Span, T)>) -> Vec<(Span, T)> 
     spans
 }
 
-/// Where the content a request carries begins: a colon, followed by
-/// whitespace, after a requested action and its target ("DM Rasmus: can
-/// you review my PR?", "Comment on INFRA-590: …"). What follows is the
-/// message to deliver, not more requests. A colon inside quotes, in a
-/// time ("10:30") or with no target before it ("Good night routine: lock
-/// …") starts nothing. Returns the colon's byte offset.
-pub fn payload_start(text: &str, (from, to): (usize, usize), spans: &[Span]) -> Option<usize> {
+/// The content a request carries, as a byte range: after a colon that
+/// follows a requested action and its target ("DM Rasmus: can you review
+/// my PR?", "Comment on INFRA-590: …"), up to the end of `text[from..to]`
+/// or, when the content is quoted, to its closing quote ("File a bug in
+/// BILL: 'Invoice PDF shows wrong VAT', and pull it into the sprint").
+/// What it holds is the message to deliver, not more requests. A colon
+/// inside quotes, in a time ("10:30") or with no target before it ("Good
+/// night routine: lock …") starts none. The range starts at the colon.
+pub fn payload(text: &str, (from, to): (usize, usize), spans: &[Span]) -> Option<(usize, usize)> {
     let segment = &text[from..to];
     let mut quoted = false;
     let mut prev = ' ';
@@ -424,11 +426,7 @@ pub fn payload_start(text: &str, (from, to): (usize, usize), spans: &[Span]) -> 
         match c {
             '"' | '“' | '”' => quoted = !quoted,
             '\'' | '‘' if prev.is_whitespace() => quoted = true,
-            '\'' | '’'
-                if quoted && !segment[i + c.len_utf8()..].starts_with(char::is_alphanumeric) =>
-            {
-                quoted = false;
-            }
+            '\'' | '’' if quoted && closes(&segment[i + c.len_utf8()..]) => quoted = false,
             ':' if !quoted && segment[i + 1..].starts_with(char::is_whitespace) => {
                 let at = from + i;
                 let action = spans
@@ -437,13 +435,40 @@ pub fn payload_start(text: &str, (from, to): (usize, usize), spans: &[Span]) -> 
                 let target = spans.iter().any(|s| {
                     s.label != EntityLabel::Action && action.end <= s.start && s.end <= at
                 });
-                return target.then_some(at);
+                let content = segment[i + 1..].trim_start();
+                let content_at = to - content.len();
+                let end = quote_end(content).map_or(to, |e| content_at + e);
+                return target.then_some((at, end));
             }
             _ => {}
         }
         prev = c;
     }
     None
+}
+
+/// Whether a single quote before `rest` closes a quotation (it is not an
+/// apostrophe inside a word).
+fn closes(rest: &str) -> bool {
+    !rest.starts_with(char::is_alphanumeric)
+}
+
+/// The byte end of the quotation `text` opens with, if it opens with one.
+fn quote_end(text: &str) -> Option<usize> {
+    let open = text.chars().next()?;
+    let is_close = |c: char| match open {
+        '"' => c == '"',
+        '“' => c == '”' || c == '"',
+        '\'' | '‘' => c == '\'' || c == '’',
+        _ => false,
+    };
+    if !matches!(open, '"' | '“' | '\'' | '‘') {
+        return None;
+    }
+    let body = &text[open.len_utf8()..];
+    body.char_indices()
+        .find(|&(i, c)| is_close(c) && closes(&body[i + c.len_utf8()..]))
+        .map(|(i, c)| open.len_utf8() + i + c.len_utf8())
 }
 
 /// Verbs whose base form ends like a participle.
@@ -469,15 +494,25 @@ fn participle(text: &str, span: &Span) -> bool {
 }
 
 /// The requested actions of `text[from..to]`: the model's ACTION spans
-/// there without participles, plus verbs coordinated with one of them.
-/// ACTION spans from `to` on (a payload's verbs) are dropped; other spans
+/// without participles, plus verbs coordinated with one of them, none
+/// inside the `payload` (a message's verbs are not requests). Other spans
 /// are kept as they are.
-pub fn requested_actions(text: &str, range: (usize, usize), spans: Vec<Span>) -> Vec<Span> {
-    let spans = spans
-        .into_iter()
-        .filter(|s| s.label != EntityLabel::Action || (s.start < range.1 && !participle(text, s)))
-        .collect();
+pub fn requested_actions(
+    text: &str,
+    range: (usize, usize),
+    payload: Option<(usize, usize)>,
+    spans: Vec<Span>,
+) -> Vec<Span> {
+    let keep = |s: &Span| {
+        s.label != EntityLabel::Action
+            || !(participle(text, s)
+                || payload.is_some_and(|(ps, pe)| ps <= s.start && s.end <= pe))
+    };
+    let spans = spans.into_iter().filter(keep).collect();
     coordinated_actions(text, range, spans)
+        .into_iter()
+        .filter(keep)
+        .collect()
 }
 
 /// A word after "and" or a comma, followed by an object pronoun: "… and
@@ -690,7 +725,7 @@ mod tests {
             span(text, "cluttering", EntityLabel::Action),
             span(text, "sharing", EntityLabel::Action),
         ];
-        let out = requested_actions(text, (0, text.len()), spans);
+        let out = requested_actions(text, (0, text.len()), None, spans);
         assert_eq!(
             texts(text, &out),
             vec![
@@ -704,7 +739,7 @@ mod tests {
             span(text, "expired", EntityLabel::Action),
         ];
         assert_eq!(
-            texts(text, &requested_actions(text, (0, text.len()), spans)).len(),
+            texts(text, &requested_actions(text, (0, text.len()), None, spans)).len(),
             1
         );
     }
@@ -753,10 +788,11 @@ mod tests {
             span(text, "Rasmus", EntityLabel::Person),
             span(text, "review", EntityLabel::Action),
         ];
-        assert_eq!(payload_start(text, (0, text.len()), &spans), Some(9));
-        let kept = requested_actions(text, (0, 9), spans);
+        let range = (0, text.len());
+        let p = payload(text, range, &spans);
+        assert_eq!(p, Some((9, text.len())));
         assert_eq!(
-            texts(text, &kept),
+            texts(text, &requested_actions(text, range, p, spans)),
             vec![
                 (EntityLabel::Action, "DM".into()),
                 (EntityLabel::Person, "Rasmus".into())
@@ -765,21 +801,44 @@ mod tests {
     }
 
     #[test]
+    fn a_quoted_payload_ends_at_its_closing_quote() {
+        let text =
+            "File a bug in BILL: 'Fix the VAT rate on Tom's invoices', and pull it into the sprint";
+        let spans = vec![
+            span(text, "File", EntityLabel::Action),
+            span(text, "BILL", EntityLabel::Resource),
+            span(text, "Fix", EntityLabel::Action),
+        ];
+        let range = (0, text.len());
+        let (start, end) = payload(text, range, &spans).unwrap();
+        assert_eq!(&text[start..end], ": 'Fix the VAT rate on Tom's invoices'");
+        let actions: Vec<String> = texts(
+            text,
+            &requested_actions(text, range, Some((start, end)), spans),
+        )
+        .into_iter()
+        .filter(|(l, _)| *l == EntityLabel::Action)
+        .map(|(_, t)| t)
+        .collect();
+        assert_eq!(actions, vec!["File", "pull"]);
+    }
+
+    #[test]
     fn colons_without_a_target_in_quotes_or_in_times_start_nothing() {
         let text = "Good night routine: lock the front door";
         let spans = vec![span(text, "lock", EntityLabel::Action)];
-        assert_eq!(payload_start(text, (0, text.len()), &spans), None);
+        assert_eq!(payload(text, (0, text.len()), &spans), None);
         let text = "Set the topic of #ops to 'On call: Nadia'";
         let spans = vec![
             span(text, "Set", EntityLabel::Action),
             span(text, "#ops", EntityLabel::Channel),
         ];
-        assert_eq!(payload_start(text, (0, text.len()), &spans), None);
+        assert_eq!(payload(text, (0, text.len()), &spans), None);
         let text = "Move standup to 10:30 with Ana";
         let spans = vec![
             span(text, "Move", EntityLabel::Action),
             span(text, "standup", EntityLabel::Resource),
         ];
-        assert_eq!(payload_start(text, (0, text.len()), &spans), None);
+        assert_eq!(payload(text, (0, text.len()), &spans), None);
     }
 }

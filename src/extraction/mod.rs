@@ -431,16 +431,15 @@ impl Extractor {
                     ..s.clone()
                 })
                 .collect();
-            let payload = boundaries::payload_start(prompt, (seg_start, seg_end), &spans);
-            let spans = boundaries::requested_actions(
-                prompt,
-                (seg_start, payload.unwrap_or(seg_end)),
-                spans,
-            );
+            let payload = boundaries::payload(prompt, (seg_start, seg_end), &spans);
+            let spans = boundaries::requested_actions(prompt, (seg_start, seg_end), payload, spans);
             let cuts = action_cuts(prompt, seg_start, &spans);
             let mut start = seg_start;
             for (end, next) in cuts.into_iter().chain(std::iter::once((seg_end, seg_end))) {
-                let head_end = payload.filter(|&p| start < p && p < end).unwrap_or(end);
+                let head_end = payload
+                    .map(|(p, _)| p)
+                    .filter(|&p| start < p && p < end)
+                    .unwrap_or(end);
                 clauses.push(ClauseRange {
                     start,
                     end,
