@@ -82,12 +82,16 @@ async fn the_runtime_reads_the_model_as_training_did() {
 /// Measured with `telos eval fixtures/intents --bfcl fixtures/bfcl/heldout.jsonl
 /// --baseline-model-dir models/minilm-base --workflows fixtures/workflows`
 /// (README, "Quality"); each floor is the measurement minus 0.03, so an
-/// int8 rounding difference on another CPU does not fail the test.
+/// int8 rounding difference on another CPU does not fail the test, except
+/// exact entity F1: the project's bar is 0.80 and the measurement is that
+/// bar (202 of 253 predicted and 252 gold spans), so the floor is the bar.
+/// Tool recall (0.886) is below the project's 0.90 bar; its floor guards
+/// the measurement, not the bar.
 mod floors {
     pub const TOOL_PRECISION: f64 = 0.875 - 0.03;
     pub const TOOL_RECALL: f64 = 0.886 - 0.03;
-    pub const ENTITY_F1_STRICT: f64 = 0.798 - 0.03;
-    pub const ENTITY_F1_OVERLAP: f64 = 0.833 - 0.03;
+    pub const ENTITY_F1_STRICT: f64 = 0.80;
+    pub const ENTITY_F1_OVERLAP: f64 = 0.836 - 0.03;
     pub const SPEECH_ACT: f64 = 0.988 - 0.03;
     pub const BENIGN_FALSE_POSITIVES_MAX: f64 = 0.043 + 0.03;
     pub const HIJACK_DETECTION: f64 = 0.778 - 0.03;
@@ -122,7 +126,7 @@ async fn held_out_domains_keep_their_measured_quality() {
         s.tool_recall
     );
     assert!(
-        s.entity_f1_strict >= floors::ENTITY_F1_STRICT,
+        s.entity_f1_strict >= floors::ENTITY_F1_STRICT - 1e-9,
         "entity F1 {}",
         s.entity_f1_strict
     );
