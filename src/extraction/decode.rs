@@ -76,6 +76,15 @@ pub(crate) fn span_over(text: &str, needle: &str, label: EntityLabel) -> Span {
     }
 }
 
+/// Each span's label and text (tests).
+#[cfg(test)]
+pub(crate) fn span_texts(text: &str, spans: &[Span]) -> Vec<(EntityLabel, String)> {
+    spans
+        .iter()
+        .map(|s| (s.label, text[s.start..s.end].to_string()))
+        .collect()
+}
+
 /// Characters trimmed from the ends of a word: punctuation that ends a
 /// sentence or wraps a phrase, never part of an entity.
 const LEADING: &[char] = &['"', '\'', '(', '[', '{', '“', '‘', '«', '¿', '¡'];

@@ -7,6 +7,7 @@
 //! Only this module touches `ort` and `tokenizers`. The model sits behind
 //! the [`Encoder`] trait so everything above it can be tested without one.
 
+pub mod actions;
 pub mod batcher;
 pub mod boundaries;
 pub mod decode;
@@ -431,8 +432,8 @@ impl Extractor {
                     ..s.clone()
                 })
                 .collect();
-            let payload = boundaries::payload(prompt, (seg_start, seg_end), &spans);
-            let spans = boundaries::requested_actions(prompt, (seg_start, seg_end), payload, spans);
+            let payload = actions::payload(prompt, (seg_start, seg_end), &spans);
+            let spans = actions::requested_actions(prompt, (seg_start, seg_end), payload, spans);
             let cuts = action_cuts(prompt, seg_start, &spans);
             let mut start = seg_start;
             for (end, next) in cuts.into_iter().chain(std::iter::once((seg_end, seg_end))) {
