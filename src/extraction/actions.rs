@@ -19,6 +19,7 @@ use crate::intent::EntityLabel;
 /// What it holds is the message to deliver, not more requests. A colon
 /// inside quotes, in a time ("10:30") or with no target before it ("Good
 /// night routine: lock …") starts none. The range starts at the colon.
+/// `spans` need not be sorted or limited to the range.
 pub fn payload(text: &str, (from, to): (usize, usize), spans: &[Span]) -> Option<(usize, usize)> {
     let segment = &text[from..to];
     let mut quoted = false;
@@ -32,7 +33,8 @@ pub fn payload(text: &str, (from, to): (usize, usize), spans: &[Span]) -> Option
                 let at = from + i;
                 let action = spans
                     .iter()
-                    .find(|s| s.label == EntityLabel::Action && s.end <= at)?;
+                    .filter(|s| s.label == EntityLabel::Action && from <= s.start && s.end <= at)
+                    .min_by_key(|s| s.start)?;
                 let target = spans.iter().any(|s| {
                     s.label != EntityLabel::Action && action.end <= s.start && s.end <= at
                 });

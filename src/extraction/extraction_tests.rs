@@ -178,3 +178,26 @@ async fn a_negated_action_grants_nothing() {
     let i = extract("if it's not raining, book a flight to Paris").await;
     assert_eq!(i.granted().collect::<Vec<_>>(), vec!["book_flight"]);
 }
+
+#[tokio::test]
+async fn the_verbs_of_a_payload_grant_nothing() {
+    // The keyword encoder tags "send" and "cancel" as actions; the colon
+    // after the action and its shaped target starts the message.
+    let i = extract("send an email to bob@example.com: please cancel my flight, I am ill").await;
+    let granted: Vec<&str> = i.granted().collect();
+    assert_eq!(granted, vec!["send_email"], "{:?}", i.tools);
+    assert!(
+        !i.entities.iter().any(|e| e.text == "cancel"),
+        "{:?}",
+        i.entities
+    );
+    // Without the colon the second verb is a request of its own.
+    let i = extract("send an email to bob@example.com and cancel my flight").await;
+    let granted: Vec<&str> = i.granted().collect();
+    assert_eq!(
+        granted,
+        vec!["send_email", "cancel_flight"],
+        "{:?}",
+        i.tools
+    );
+}

@@ -422,6 +422,7 @@ impl Extractor {
         // requested action that follows a connector.
         let mut model_spans: Vec<Span> = Vec::new();
         let mut clauses: Vec<ClauseRange> = Vec::new();
+        let shaped = validators::find_shaped(prompt);
         for (k, (&(seg_start, seg_end), enc)) in segments.iter().zip(&first).enumerate() {
             let spans: Vec<Span> = enc
                 .spans
@@ -432,7 +433,10 @@ impl Extractor {
                     ..s.clone()
                 })
                 .collect();
-            let payload = actions::payload(prompt, (seg_start, seg_end), &spans);
+            // A payload's target may be a model span or a shaped value
+            // ("Email bob@example.com: …").
+            let targets: Vec<Span> = spans.iter().chain(&shaped).cloned().collect();
+            let payload = actions::payload(prompt, (seg_start, seg_end), &targets);
             let spans = actions::requested_actions(prompt, (seg_start, seg_end), payload, spans);
             let cuts = action_cuts(prompt, seg_start, &spans);
             let mut start = seg_start;
@@ -499,7 +503,7 @@ impl Extractor {
                 prompt,
                 validators::merge(
                     boundaries::apply(prompt, validators::relabel_identifiers(prompt, model_spans)),
-                    validators::find_shaped(prompt),
+                    shaped,
                 ),
             ),
         );
