@@ -56,7 +56,7 @@ fn names_a_thing(label: EntityLabel) -> bool {
 
 /// Every boundary rule, in order, over the model's spans of `text`.
 pub fn apply(text: &str, spans: Vec<Span>) -> Vec<Span> {
-    let spans = organisations(text, trim_edges(text, spans));
+    let spans = organisations(text, drop_generic_times(text, trim_edges(text, spans)));
     let spans = split_person_lists(text, split_date_ranges(text, spans));
     name_before_kind_nouns(text, absorb_kind_nouns(text, spans))
 }
@@ -94,6 +94,27 @@ pub fn trim_edges(text: &str, spans: Vec<Span>) -> Vec<Span> {
             }
             s.end = end;
             (s.end > s.start).then_some(s)
+        })
+        .collect()
+}
+
+/// Words that name a unit or a moment of time without fixing one.
+const GENERIC_TIME_WORDS: &[&str] = &[
+    "time", "times", "day", "days", "date", "dates", "hour", "hours", "week", "month", "year",
+    "moment", "period", "slot", "of", "the", "a",
+];
+
+/// Drops a DATETIME span made only of generic time words ("what time",
+/// "the time of day"): the guide labels no noun that names no specific
+/// instance.
+pub fn drop_generic_times(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    spans
+        .into_iter()
+        .filter(|s| {
+            s.label != EntityLabel::Datetime
+                || !text[s.start..s.end]
+                    .split_whitespace()
+                    .all(|w| GENERIC_TIME_WORDS.contains(&w.to_lowercase().as_str()))
         })
         .collect()
 }
@@ -539,6 +560,19 @@ mod tests {
                 (EntityLabel::Org, "Holloway Lettings".into()),
                 (EntityLabel::Person, "Ana Silva".into())
             ]
+        );
+    }
+
+    #[test]
+    fn generic_time_words_are_no_date() {
+        let text = "move it to the same time of day next week";
+        let spans = vec![
+            span(text, "time of day", EntityLabel::Datetime),
+            span(text, "next week", EntityLabel::Datetime),
+        ];
+        assert_eq!(
+            texts(text, &drop_generic_times(text, spans)),
+            vec![(EntityLabel::Datetime, "next week".into())]
         );
     }
 }
