@@ -75,7 +75,8 @@ const PARTICLES: &[&str] = &[
 ];
 
 /// Drops trailing function words from every span but an ACTION (whose
-/// particle belongs to it: "set up") and drops an ACTION that is a lone
+/// particle belongs to it: "set up"), and trailing lowercase words from a
+/// capitalised person or organisation name; drops an ACTION that is a lone
 /// particle.
 pub fn trim_edges(text: &str, spans: Vec<Span>) -> Vec<Span> {
     spans
@@ -85,9 +86,14 @@ pub fn trim_edges(text: &str, spans: Vec<Span>) -> Vec<Span> {
             if s.label == EntityLabel::Action {
                 return (!PARTICLES.contains(&inner.to_lowercase().as_str())).then_some(s);
             }
+            // A capitalised name does not end in a lowercase word: "Hyun-woo
+            // edit", "Stripe webhooks" are "Hyun-woo" and "Stripe".
+            let name = matches!(s.label, EntityLabel::Person | EntityLabel::Org)
+                && inner.starts_with(char::is_uppercase);
             let mut end = s.end;
             while let Some((head, last)) = text[s.start..end].rsplit_once(' ') {
-                if !TRAILING_WORDS.contains(&last.to_lowercase().as_str()) {
+                let lowercase = last.chars().all(|c| !c.is_alphabetic() || c.is_lowercase());
+                if !(TRAILING_WORDS.contains(&last.to_lowercase().as_str()) || name && lowercase) {
                     break;
                 }
                 end = s.start + head.trim_end().len();
@@ -529,11 +535,11 @@ mod tests {
 
     #[test]
     fn edges_lose_run_on_words_and_lone_particles() {
-        let text =
-            "block 6-9pm on the 22nd in my calendar, ask the Oakridge Capital folks, warm it up";
+        let text = "block 6-9pm on the 22nd in my calendar, ask the Oakridge Capital folks, Kofi webhooks, warm it up";
         let spans = vec![
             span(text, "22nd in", EntityLabel::Datetime),
             span(text, "Oakridge Capital folks", EntityLabel::Org),
+            span(text, "Kofi webhooks", EntityLabel::Person),
             span(text, "warm", EntityLabel::Action),
             span(text, "up", EntityLabel::Action),
         ];
@@ -542,6 +548,7 @@ mod tests {
             vec![
                 (EntityLabel::Datetime, "22nd".into()),
                 (EntityLabel::Org, "Oakridge Capital".into()),
+                (EntityLabel::Person, "Kofi".into()),
                 (EntityLabel::Action, "warm".into())
             ]
         );
