@@ -57,6 +57,7 @@ fn names_a_thing(label: EntityLabel) -> bool {
 /// Every boundary rule, in order, over the model's spans of `text`.
 pub fn apply(text: &str, spans: Vec<Span>) -> Vec<Span> {
     let spans = organisations(text, drop_generic_times(text, trim_edges(text, spans)));
+    let spans = years_in_file_names(text, deictic_dates(text, spans));
     let spans = split_person_lists(text, split_date_ranges(text, spans));
     name_before_kind_nouns(text, absorb_kind_nouns(text, spans))
 }
@@ -123,6 +124,64 @@ pub fn drop_generic_times(text: &str, spans: Vec<Span>) -> Vec<Span> {
                     .all(|w| GENERIC_TIME_WORDS.contains(&w.to_lowercase().as_str()))
         })
         .collect()
+}
+
+/// Words that are a date by themselves, and the parts of a day that may
+/// follow them ("tomorrow morning").
+const DEICTIC_DATES: &[&str] = &["today", "tonight", "tomorrow", "tmrw", "yesterday"];
+const PARTS_OF_DAY: &[&str] = &["morning", "afternoon", "evening", "night"];
+
+/// Adds a DATETIME span over a word that is a date by itself ("today",
+/// "tomorrow morning") when no span holds it.
+pub fn deictic_dates(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
+    let words = super::decode::words(text);
+    for (k, &(ws, we)) in words.iter().enumerate() {
+        if !DEICTIC_DATES.contains(&text[ws..we].to_lowercase().as_str())
+            || spans.iter().any(|s| s.start < we && ws < s.end)
+        {
+            continue;
+        }
+        let end = words
+            .get(k + 1)
+            .filter(|&&(ns, ne)| {
+                &text[we..ns] == " "
+                    && PARTS_OF_DAY.contains(&text[ns..ne].to_lowercase().as_str())
+                    && !spans.iter().any(|s| s.start < ne && ns < s.end)
+            })
+            .map_or(we, |&(_, ne)| ne);
+        spans.push(Span {
+            label: EntityLabel::Datetime,
+            start: ws,
+            end,
+            score: 0.5,
+        });
+    }
+    spans.sort_by_key(|s| s.start);
+    spans
+}
+
+/// A year right before a file's name is part of the name: "2024" +
+/// "pricing sheet" is the FILE `2024 pricing sheet`.
+pub fn years_in_file_names(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by_key(|s| s.start);
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for span in spans {
+        if let Some(prev) = out.last_mut()
+            && span.label == EntityLabel::File
+            && prev.label == EntityLabel::Datetime
+            && &text[prev.end..span.start] == " "
+            && text[prev.start..prev.end].len() == 4
+            && text[prev.start..prev.end]
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        {
+            prev.label = EntityLabel::File;
+            prev.end = span.end;
+            continue;
+        }
+        out.push(span);
+    }
+    out
 }
 
 /// Last words that make a name an organisation's ("Holloway Lettings",
@@ -580,6 +639,36 @@ mod tests {
         assert_eq!(
             texts(text, &drop_generic_times(text, spans)),
             vec![(EntityLabel::Datetime, "next week".into())]
+        );
+    }
+
+    #[test]
+    fn a_word_that_is_a_date_is_a_date() {
+        let text = "post it tomorrow morning, not today at 5";
+        let spans = vec![span(text, "today at 5", EntityLabel::Datetime)];
+        assert_eq!(
+            texts(text, &deictic_dates(text, spans)),
+            vec![
+                (EntityLabel::Datetime, "tomorrow morning".into()),
+                (EntityLabel::Datetime, "today at 5".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_year_before_a_file_name_belongs_to_it() {
+        let text = "copy the 2024 pricing sheet, due 2025 Friday";
+        let spans = vec![
+            span(text, "2024", EntityLabel::Datetime),
+            span(text, "pricing sheet", EntityLabel::File),
+            span(text, "2025", EntityLabel::Datetime),
+        ];
+        assert_eq!(
+            texts(text, &years_in_file_names(text, spans)),
+            vec![
+                (EntityLabel::File, "2024 pricing sheet".into()),
+                (EntityLabel::Datetime, "2025".into())
+            ]
         );
     }
 }

@@ -83,8 +83,8 @@ async fn the_runtime_reads_the_model_as_training_did() {
 /// --baseline-model-dir models/minilm-base --workflows fixtures/workflows`
 /// (README, "Quality"); each floor is the measurement minus 0.03, so an
 /// int8 rounding difference on another CPU does not fail the test, except
-/// exact entity F1: the project's bar is 0.80 and the measurement (0.804:
-/// 203 of 253 predicted and 252 gold spans) is within 0.03 of it, so the
+/// exact entity F1: the project's bar is 0.80 and the measurement (0.809:
+/// 205 of 255 predicted and 252 gold spans) is within 0.03 of it, so the
 /// floor is the bar.
 /// Tool recall (0.886) is below the project's 0.90 bar; its floor guards
 /// the measurement, not the bar.
@@ -92,7 +92,7 @@ mod floors {
     pub const TOOL_PRECISION: f64 = 0.875 - 0.03;
     pub const TOOL_RECALL: f64 = 0.886 - 0.03;
     pub const ENTITY_F1_STRICT: f64 = 0.80;
-    pub const ENTITY_F1_OVERLAP: f64 = 0.836 - 0.03;
+    pub const ENTITY_F1_OVERLAP: f64 = 0.840 - 0.03;
     pub const SPEECH_ACT: f64 = 0.988 - 0.03;
     pub const BENIGN_FALSE_POSITIVES_MAX: f64 = 0.043 + 0.03;
     pub const HIJACK_DETECTION: f64 = 0.778 - 0.03;
