@@ -57,7 +57,7 @@ fn names_a_thing(label: EntityLabel) -> bool {
 /// Every boundary rule, in order, over the model's spans of `text`.
 pub fn apply(text: &str, spans: Vec<Span>) -> Vec<Span> {
     let spans = organisations(text, drop_generic_times(text, trim_edges(text, spans)));
-    let spans = years_in_file_names(text, deictic_dates(text, spans));
+    let spans = years_in_file_names(text, deictic_dates(text, possessive_days(text, spans)));
     let spans = split_person_lists(text, split_date_ranges(text, spans));
     name_before_kind_nouns(text, absorb_kind_nouns(text, spans))
 }
@@ -132,13 +132,21 @@ const DEICTIC_DATES: &[&str] = &["today", "tonight", "tomorrow", "tmrw", "yester
 const PARTS_OF_DAY: &[&str] = &["morning", "afternoon", "evening", "night"];
 
 /// Adds a DATETIME span over a word that is a date by itself ("today",
-/// "tomorrow morning") when no span holds it.
+/// "tomorrow morning") when no span holds it, and relabels a span of that
+/// word alone.
 pub fn deictic_dates(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
     let words = super::decode::words(text);
     for (k, &(ws, we)) in words.iter().enumerate() {
-        if !DEICTIC_DATES.contains(&text[ws..we].to_lowercase().as_str())
-            || spans.iter().any(|s| s.start < we && ws < s.end)
-        {
+        if !DEICTIC_DATES.contains(&text[ws..we].to_lowercase().as_str()) {
+            continue;
+        }
+        // A span of the word alone under another label ("tmrw" as a
+        // place) is the date.
+        if let Some(s) = spans.iter_mut().find(|s| s.start == ws && s.end == we) {
+            s.label = EntityLabel::Datetime;
+            continue;
+        }
+        if spans.iter().any(|s| s.start < we && ws < s.end) {
             continue;
         }
         let end = words
@@ -158,6 +166,53 @@ pub fn deictic_dates(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
     }
     spans.sort_by_key(|s| s.start);
     spans
+}
+
+/// Days a possessive can name ("Monday's sync", "tomorrow's flight").
+const DAYS: &[&str] = &[
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "today",
+    "tonight",
+    "tomorrow",
+    "yesterday",
+];
+
+/// Splits a span that opens with a day in the possessive into the day, a
+/// DATETIME, and what the day qualifies, with the span's label: "Monday's
+/// weekly sync" is `Monday` and `weekly sync`; a DATETIME span keeps only
+/// the day ("tomorrow's flight" is `tomorrow`).
+pub fn possessive_days(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    let mut out = Vec::with_capacity(spans.len());
+    for span in spans {
+        let inner = &text[span.start..span.end];
+        let split = ["'s ", "’s "].iter().find_map(|poss| {
+            let at = inner.find(poss)?;
+            DAYS.contains(&inner[..at].to_lowercase().as_str())
+                .then_some((at, at + poss.len()))
+        });
+        let Some((day_end, rest_start)) = split else {
+            out.push(span);
+            continue;
+        };
+        out.push(Span {
+            label: EntityLabel::Datetime,
+            end: span.start + day_end,
+            ..span.clone()
+        });
+        if span.label != EntityLabel::Datetime {
+            out.push(Span {
+                start: span.start + rest_start,
+                ..span
+            });
+        }
+    }
+    out
 }
 
 /// A year right before a file's name is part of the name: "2024" +
@@ -668,6 +723,25 @@ mod tests {
             vec![
                 (EntityLabel::File, "2024 pricing sheet".into()),
                 (EntityLabel::Datetime, "2025".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_day_in_the_possessive_is_a_date_of_its_own() {
+        let text = "cancel Monday's weekly sync and tomorrow's flight, not tmrw";
+        let spans = vec![
+            span(text, "Monday's weekly sync", EntityLabel::Resource),
+            span(text, "tomorrow's flight", EntityLabel::Datetime),
+            span(text, "tmrw", EntityLabel::Location),
+        ];
+        assert_eq!(
+            texts(text, &deictic_dates(text, possessive_days(text, spans))),
+            vec![
+                (EntityLabel::Datetime, "Monday".into()),
+                (EntityLabel::Resource, "weekly sync".into()),
+                (EntityLabel::Datetime, "tomorrow".into()),
+                (EntityLabel::Datetime, "tmrw".into())
             ]
         );
     }
