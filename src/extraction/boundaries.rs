@@ -1,9 +1,11 @@
 //! Span boundaries the annotation guide fixes (`fixtures/ANNOTATION.md`)
-//! and the model does not always draw: a range of dates is two dates, and
-//! a name followed by the noun of its kind ("Invoices folder", "marketing
-//! channel", "api-gateway service") is one span of that kind, spans end
-//! on a word of their own ("the 22nd", not "the 22nd in"), and an
-//! identifier takes the noun of its record ("trip ZP3N6D").
+//! and the model does not always draw: spans end on a word of their own
+//! ("the 22nd", not "the 22nd in"; "Stripe", not "Stripe webhooks"); a
+//! range of dates is two dates, a word that is a date by itself is one
+//! ("today", "Monday's sync"), and generic time words are none; a name
+//! followed by the noun of its kind ("Invoices folder", "api-gateway
+//! service") is one span of that kind; and an identifier takes the noun
+//! of its record ("trip ZP3N6D").
 
 use super::decode::Span;
 use crate::intent::EntityLabel;
