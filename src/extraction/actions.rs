@@ -19,8 +19,15 @@ use crate::intent::EntityLabel;
 /// What it holds is the message to deliver, not more requests. A colon
 /// inside quotes, in a time ("10:30") or with no target before it ("Good
 /// night routine: lock …") starts none. The range starts at the colon.
-/// `spans` need not be sorted or limited to the range.
-pub fn payload(text: &str, (from, to): (usize, usize), spans: &[Span]) -> Option<(usize, usize)> {
+/// The action is one of the model's `spans`; the target may also be one of
+/// the validators' `shaped` values ("Email bob@example.com: …"). Neither
+/// list need be sorted or limited to the range.
+pub fn payload(
+    text: &str,
+    (from, to): (usize, usize),
+    spans: &[Span],
+    shaped: &[Span],
+) -> Option<(usize, usize)> {
     let segment = &text[from..to];
     let mut quoted = false;
     let mut prev = ' ';
@@ -35,7 +42,7 @@ pub fn payload(text: &str, (from, to): (usize, usize), spans: &[Span]) -> Option
                     .iter()
                     .filter(|s| s.label == EntityLabel::Action && from <= s.start && s.end <= at)
                     .min_by_key(|s| s.start)?;
-                let target = spans.iter().any(|s| {
+                let target = spans.iter().chain(shaped).any(|s| {
                     s.label != EntityLabel::Action && action.end <= s.start && s.end <= at
                 });
                 let content = segment[i + 1..].trim_start();
@@ -255,7 +262,7 @@ mod tests {
             span(text, "review", EntityLabel::Action),
         ];
         let range = (0, text.len());
-        let p = payload(text, range, &spans);
+        let p = payload(text, range, &spans, &[]);
         assert_eq!(p, Some((9, text.len())));
         assert_eq!(
             texts(text, &requested_actions(text, range, p, spans)),
@@ -263,6 +270,22 @@ mod tests {
                 (EntityLabel::Action, "DM".into()),
                 (EntityLabel::Person, "Rasmus".into())
             ]
+        );
+    }
+
+    #[test]
+    fn a_shaped_value_is_a_target_too() {
+        let text = "Email bob@example.com: please send the deck";
+        let spans = vec![
+            span(text, "Email", EntityLabel::Action),
+            span(text, "send", EntityLabel::Action),
+        ];
+        let shaped = vec![span(text, "bob@example.com", EntityLabel::Email)];
+        let range = (0, text.len());
+        assert_eq!(payload(text, range, &spans, &[]), None);
+        assert_eq!(
+            payload(text, range, &spans, &shaped),
+            Some((21, text.len()))
         );
     }
 
@@ -276,7 +299,7 @@ mod tests {
             span(text, "Fix", EntityLabel::Action),
         ];
         let range = (0, text.len());
-        let (start, end) = payload(text, range, &spans).unwrap();
+        let (start, end) = payload(text, range, &spans, &[]).unwrap();
         assert_eq!(&text[start..end], ": 'Fix the VAT rate on Tom's invoices'");
         let actions: Vec<String> = texts(
             text,
@@ -293,18 +316,18 @@ mod tests {
     fn colons_without_a_target_in_quotes_or_in_times_start_nothing() {
         let text = "Good night routine: lock the front door";
         let spans = vec![span(text, "lock", EntityLabel::Action)];
-        assert_eq!(payload(text, (0, text.len()), &spans), None);
+        assert_eq!(payload(text, (0, text.len()), &spans, &[]), None);
         let text = "Set the topic of #ops to 'On call: Nadia'";
         let spans = vec![
             span(text, "Set", EntityLabel::Action),
             span(text, "#ops", EntityLabel::Channel),
         ];
-        assert_eq!(payload(text, (0, text.len()), &spans), None);
+        assert_eq!(payload(text, (0, text.len()), &spans, &[]), None);
         let text = "Move standup to 10:30 with Ana";
         let spans = vec![
             span(text, "Move", EntityLabel::Action),
             span(text, "standup", EntityLabel::Resource),
         ];
-        assert_eq!(payload(text, (0, text.len()), &spans), None);
+        assert_eq!(payload(text, (0, text.len()), &spans, &[]), None);
     }
 }

@@ -170,8 +170,9 @@ pub fn deictic_dates(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
     spans
 }
 
-/// Days a possessive can name ("Monday's sync", "tomorrow's flight").
-const DAYS: &[&str] = &[
+/// Days of the week; they, and the deictic dates, can be named in the
+/// possessive ("Monday's sync", "tomorrow's flight").
+const WEEKDAYS: &[&str] = &[
     "monday",
     "tuesday",
     "wednesday",
@@ -179,10 +180,6 @@ const DAYS: &[&str] = &[
     "friday",
     "saturday",
     "sunday",
-    "today",
-    "tonight",
-    "tomorrow",
-    "yesterday",
 ];
 
 /// Splits a span that opens with a day in the possessive into the day, a
@@ -195,7 +192,8 @@ pub fn possessive_days(text: &str, spans: Vec<Span>) -> Vec<Span> {
         let inner = &text[span.start..span.end];
         let split = ["'s ", "’s "].iter().find_map(|poss| {
             let at = inner.find(poss)?;
-            DAYS.contains(&inner[..at].to_lowercase().as_str())
+            let day = inner[..at].to_lowercase();
+            (WEEKDAYS.contains(&day.as_str()) || DEICTIC_DATES.contains(&day.as_str()))
                 .then_some((at, at + poss.len()))
         });
         let Some((day_end, rest_start)) = split else {
@@ -744,6 +742,15 @@ mod tests {
                 (EntityLabel::Resource, "weekly sync".into()),
                 (EntityLabel::Datetime, "tomorrow".into()),
                 (EntityLabel::Datetime, "tmrw".into())
+            ]
+        );
+        let text = "move tmrw's standup";
+        let spans = vec![span(text, "tmrw's standup", EntityLabel::Resource)];
+        assert_eq!(
+            texts(text, &possessive_days(text, spans)),
+            vec![
+                (EntityLabel::Datetime, "tmrw".into()),
+                (EntityLabel::Resource, "standup".into())
             ]
         );
     }

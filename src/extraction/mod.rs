@@ -433,10 +433,7 @@ impl Extractor {
                     ..s.clone()
                 })
                 .collect();
-            // A payload's target may be a model span or a shaped value
-            // ("Email bob@example.com: …").
-            let targets: Vec<Span> = spans.iter().chain(&shaped).cloned().collect();
-            let payload = actions::payload(prompt, (seg_start, seg_end), &targets);
+            let payload = actions::payload(prompt, (seg_start, seg_end), &spans, &shaped);
             let spans = actions::requested_actions(prompt, (seg_start, seg_end), payload, spans);
             let cuts = action_cuts(prompt, seg_start, &spans);
             let mut start = seg_start;
