@@ -8,6 +8,7 @@
 //! of its record ("trip ZP3N6D").
 
 use super::decode::Span;
+use super::validators::{ID_MARKERS, RECORD_NOUNS};
 use crate::intent::EntityLabel;
 
 /// Words that join the two ends of a date range or of a change from one
@@ -471,41 +472,6 @@ pub fn absorb_kind_nouns(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
     }
     spans
 }
-
-/// Nouns of the records an identifier names: "order #A1234", "trip
-/// ZP3N6D", "flight UA 1184" are one RESOURCE each, noun included.
-const RECORD_NOUNS: &[&str] = &[
-    "order",
-    "invoice",
-    "ticket",
-    "booking",
-    "reservation",
-    "trip",
-    "flight",
-    "confirmation",
-    "deal",
-    "issue",
-    "case",
-    "incident",
-    "pr",
-    "build",
-    "job",
-    "payment",
-    "subscription",
-    "shipment",
-    "return",
-    "refund",
-    "quote",
-    "contract",
-    "opportunity",
-    "lead",
-    "task",
-    "bug",
-    "release",
-];
-
-/// Words that only announce an identifier and are not part of it.
-const ID_MARKERS: &[&str] = &["ref", "ref.", "ref:", "reference", "reference:"];
 
 /// Whether a span's text is an identifier: a digit, or capitals only.
 fn identifier_like(s: &str) -> bool {

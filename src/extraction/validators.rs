@@ -72,13 +72,20 @@ fn counted(s: &str) -> bool {
 }
 
 /// Nouns that name the kind of record an identifier belongs to; the guide
-/// keeps them in the span ("order #A1234", "ticket PROJ-451").
-const RECORD_NOUNS: &[&str] = &[
+/// keeps them in the span ("order #A1234", "ticket PROJ-451", "trip
+/// ZP3N6D"). The validators extend a shaped ID over them here, and
+/// `boundaries::record_nouns` extends the model's identifiers after the
+/// merge.
+pub(super) const RECORD_NOUNS: &[&str] = &[
     "order",
     "ticket",
     "invoice",
     "deal",
     "booking",
+    "reservation",
+    "confirmation",
+    "trip",
+    "flight",
     "issue",
     "case",
     "claim",
@@ -86,8 +93,6 @@ const RECORD_NOUNS: &[&str] = &[
     "run",
     "build",
     "pr",
-    "ref",
-    "reference",
     "item",
     "task",
     "bug",
@@ -99,14 +104,22 @@ const RECORD_NOUNS: &[&str] = &[
     "request",
     "transaction",
     "payment",
-    "confirmation",
-    "reservation",
+    "subscription",
     "policy",
     "shipment",
     "tracking",
+    "return",
+    "refund",
     "quote",
     "contract",
+    "opportunity",
+    "lead",
 ];
+
+/// Words that only announce an identifier ("ref CR-771204"). A validator
+/// span takes them in, so the model does not read them as a word of their
+/// own; `boundaries::record_nouns` drops them from the final span.
+pub(super) const ID_MARKERS: &[&str] = &["ref", "ref.", "ref:", "reference", "reference:"];
 
 /// ISO 13616 IBAN check: move the first four characters to the end, map
 /// letters to 10..35 and take the number mod 97; valid IBANs give 1.
@@ -241,7 +254,8 @@ pub fn find_shaped(text: &str) -> Vec<Span> {
             .char_indices()
             .rfind(|(_, c)| !c.is_alphanumeric())
             .map_or(0, |(i, c)| i + c.len_utf8());
-        if RECORD_NOUNS.contains(&before[word_start..].to_lowercase().as_str()) {
+        let noun = before[word_start..].to_lowercase();
+        if RECORD_NOUNS.contains(&noun.as_str()) || ID_MARKERS.contains(&noun.as_str()) {
             s.start = word_start;
         }
     }

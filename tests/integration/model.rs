@@ -92,7 +92,7 @@ mod floors {
     pub const TOOL_PRECISION: f64 = 0.875 - 0.03;
     pub const TOOL_RECALL: f64 = 0.886 - 0.03;
     pub const ENTITY_F1_STRICT: f64 = 0.80;
-    pub const ENTITY_F1_OVERLAP: f64 = 0.840 - 0.03;
+    pub const ENTITY_F1_OVERLAP: f64 = 0.844 - 0.03;
     pub const SPEECH_ACT: f64 = 0.988 - 0.03;
     pub const BENIGN_FALSE_POSITIVES_MAX: f64 = 0.043 + 0.03;
     pub const HIJACK_DETECTION: f64 = 0.778 - 0.03;
