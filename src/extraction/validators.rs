@@ -180,11 +180,18 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             always,
         ),
         // Cloud regions as providers name them: `us-east-1`, `eu-central-1`,
-        // `ap-southeast-2` (AWS style) and `europe-west4`, `us-central1`
-        // (Google style). Places, as the annotation guide says.
+        // `ap-southeast-2` (AWS style), `europe-west4`, `us-central1`
+        // (Google style) and `eastus2`, `westeurope`, `uksouth` (Azure
+        // style: a direction and a geography run together, lowercase).
+        // Places, as the annotation guide says.
         p(
             EntityLabel::Location,
             r"\b(?:(?:us|eu|ap|sa|ca|me|af|il|mx|cn)(?:-gov)?-(?:north|south|east|west|central|northeast|southeast|northwest|southwest)-\d|(?:us|europe|asia|australia|northamerica|southamerica|me|africa)-(?:north|south|east|west|central|northeast|southeast|northwest|southwest)\d)\b",
+            always,
+        ),
+        p(
+            EntityLabel::Location,
+            r"\b(?:(?:east|west|north|south|central|northcentral|southcentral|westcentral|southeast)(?:us|europe|asia|india)\d?|(?:uk|france|germany|germanywest|japan|australia|australiasoutheast|canada|brazil|korea|sweden|norway|switzerland|uae|southafrica|qatar|poland|italy|israel|mexico|spain|newzealand)(?:north|south|east|west|central|southeast)\d?)\b",
             always,
         ),
         // Release versions: `v2.14.0`, `1.4.2`, `v3.1`, `2.0.0-rc.1`.
@@ -486,6 +493,16 @@ mod tests {
             found("tag 2.0.0-rc.1"),
             vec![(EntityLabel::Resource, "2.0.0-rc.1")]
         );
+        assert_eq!(
+            found("fail over from eastus2 to westeurope, keep uksouth"),
+            vec![
+                (EntityLabel::Location, "eastus2"),
+                (EntityLabel::Location, "westeurope"),
+                (EntityLabel::Location, "uksouth"),
+            ]
+        );
+        // Capitalised or spaced, these are words the model reads, not IDs.
+        assert!(found("head East US way, then west europe").is_empty());
         // Not versions: a decimal, an IP address, a date; not a region: a street.
         assert!(found("rate 2.5 from 10.0.0.12 on us-route-9 by 14.03.2025").is_empty());
         assert_eq!(
