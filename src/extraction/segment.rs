@@ -1,6 +1,7 @@
 //! Splits a request into clauses before the model sees it: lines, list
 //! items ("1. … 2. …", "- …" at the start of a line: a dash inside a line
-//! is part of a name, as in "Client Assets - Pemberton"), sentences, semicolons, sequencing connectives
+//! is part of a name, as in "Client Assets - Pemberton"), sentences,
+//! semicolons, sequencing connectives
 //! ("…, then …", "… and then …", "after that", "also,") and conditionals
 //! ("If so, …", "If the meeting moved, …"). Clauses joined by a bare "and"
 //! are split later, where the model finds two requested actions.
