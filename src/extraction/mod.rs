@@ -454,15 +454,30 @@ impl Extractor {
             model_spans.extend(spans);
         }
         clauses.truncate(self.config.max_clauses);
+        let merged = boundaries::record_nouns(
+            prompt,
+            validators::merge(
+                boundaries::apply(prompt, validators::relabel_identifiers(prompt, model_spans)),
+                shaped,
+            ),
+        );
         // A clause that is not its whole segment (split, or matched on its
         // head only) is pooled inside its segment when the model has
         // per-token outputs, else it is encoded on its own in a second pass.
+        // A pooled clause that says "it" or "them" without naming an object
+        // also pools the object it refers to, so the verb is matched
+        // against what it acts on.
         let pooled: Vec<Option<Encoded>> = clauses
             .iter()
             .map(|c| {
                 let seg_start = segments[c.segment].0;
                 let pool = first[c.segment].tokens.as_ref().filter(|_| !c.whole)?;
-                let (embedding, acts) = pool.clause(c.start - seg_start, c.head_end - seg_start)?;
+                let mut ranges = vec![(c.start - seg_start, c.head_end - seg_start)];
+                if let Some(a) = antecedent_object(prompt, &merged, seg_start, c.start, c.head_end)
+                {
+                    ranges.push((a.0 - seg_start, a.1 - seg_start));
+                }
+                let (embedding, acts) = pool.ranges(&ranges)?;
                 Some(Encoded {
                     embedding,
                     spans: Vec::new(),
@@ -494,16 +509,7 @@ impl Extractor {
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| ExtractionError::Runtime("missing clause encoding".into()))?;
 
-        let entities = to_entities(
-            prompt,
-            boundaries::record_nouns(
-                prompt,
-                validators::merge(
-                    boundaries::apply(prompt, validators::relabel_identifiers(prompt, model_spans)),
-                    shaped,
-                ),
-            ),
-        );
+        let entities = to_entities(prompt, merged);
         let meta = self.encoder.meta();
         let mut out_clauses = Vec::with_capacity(clauses.len());
         let mut grants: Vec<ToolGrant> = Vec::new();
@@ -609,6 +615,39 @@ impl Extractor {
             entry_scores,
         })
     }
+}
+
+/// Words that stand for an object named earlier ("cancel the deploy and
+/// trigger it again").
+const PRONOUNS: &[&str] = &["it", "them", "this", "that", "these", "those"];
+
+/// The object a pronoun clause refers to: when `[start, end)` holds a
+/// pronoun and no object span of its own, the last object span (resource,
+/// product, file, channel) of its segment that ends before it (bytes).
+fn antecedent_object(
+    prompt: &str,
+    spans: &[(Span, validators::Origin)],
+    seg_start: usize,
+    start: usize,
+    end: usize,
+) -> Option<(usize, usize)> {
+    use EntityLabel::*;
+    let objects = || {
+        spans
+            .iter()
+            .map(|(s, _)| s)
+            .filter(|s| matches!(s.label, Resource | Product | File | Channel))
+    };
+    let has_pronoun = prompt
+        .get(start..end)?
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| PRONOUNS.iter().any(|p| w.eq_ignore_ascii_case(p)));
+    if !has_pronoun || objects().any(|s| s.start >= start && s.end <= end) {
+        return None;
+    }
+    objects()
+        .rfind(|s| s.start >= seg_start && s.end <= start)
+        .map(|s| (s.start, s.end))
 }
 
 /// Where a clause lies in the prompt (bytes).

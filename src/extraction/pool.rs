@@ -44,12 +44,17 @@ impl TokenPool {
     /// real tokens that lie inside `[start, end)` (bytes of the text);
     /// `None` when no token does.
     pub fn clause(&self, start: usize, end: usize) -> Option<(Vec<f32>, [f32; 3])> {
+        self.ranges(&[(start, end)])
+    }
+
+    /// As [`TokenPool::clause`], over the real tokens of several ranges.
+    pub fn ranges(&self, ranges: &[(usize, usize)]) -> Option<(Vec<f32>, [f32; 3])> {
         let mut sum = vec![0f32; self.dim];
         let mut act = [0f32; 3];
         let mut n = 0usize;
         for (i, off) in self.offsets.iter().enumerate() {
             let Some((s, e)) = *off else { continue };
-            if s < start || e > end || e <= s {
+            if e <= s || !ranges.iter().any(|&(start, end)| start <= s && e <= end) {
                 continue;
             }
             for (acc, v) in sum
@@ -115,6 +120,16 @@ mod tests {
         assert!((emb[0] - 0.6).abs() < 1e-6 && (emb[1] - 0.8).abs() < 1e-6);
         assert!((acts.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(acts[0] > acts[1]);
+    }
+
+    #[test]
+    fn several_ranges_pool_their_tokens_together() {
+        // "ab" and "ef": states (1, 0) + (3, 4) = (4, 4)
+        let (emb, _) = pool().ranges(&[(0, 2), (6, 8)]).unwrap();
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((emb[0] - s).abs() < 1e-6 && (emb[1] - s).abs() < 1e-6);
+        assert_eq!(pool().ranges(&[(0, 2)]), pool().clause(0, 2));
+        assert_eq!(pool().ranges(&[]), None);
     }
 
     #[test]

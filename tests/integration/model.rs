@@ -89,7 +89,7 @@ async fn the_runtime_reads_the_model_as_training_did() {
 /// Tool recall (0.886) is below the project's 0.90 bar; its floor guards
 /// the measurement, not the bar.
 mod floors {
-    pub const TOOL_PRECISION: f64 = 0.875 - 0.03;
+    pub const TOOL_PRECISION: f64 = 0.886 - 0.03;
     pub const TOOL_RECALL: f64 = 0.886 - 0.03;
     pub const ENTITY_F1_STRICT: f64 = 0.80;
     pub const ENTITY_F1_OVERLAP: f64 = 0.844 - 0.03;
