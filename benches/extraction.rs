@@ -30,6 +30,7 @@ fn model_args() -> ModelArgs {
         grant_threshold: 0.5,
         read_threshold: 0.5,
         second_margin: 0.0,
+        verb_boost: 0.0,
         read_margin: 0.0,
         open_ended: telos::config::OpenEndedArg::RequireApproval,
     }

@@ -48,6 +48,7 @@ fn thresholds(args: &ModelArgs) -> MatchThresholds {
         read: args.read_threshold,
         second_margin: args.second_margin,
         read_margin: args.read_margin,
+        verb_boost: args.verb_boost,
     }
 }
 
@@ -154,10 +155,18 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         // Baselines get their thresholds tuned on the training split, as the
         // trained model's defaults were; `--tune` re-tunes the trained one.
         if let Some(objective) = *objective {
-            let (best, s) = eval::tune(Arc::clone(enc), &train, &embeddings, objective).await?;
+            // The baselines stay plain: only the trained model's matcher
+            // weighs the verb of the request against the tool names.
+            let verb_boosts: &[f32] = if name == "trained" {
+                &eval::VERB_BOOSTS
+            } else {
+                &[0.0]
+            };
+            let (best, s) =
+                eval::tune(Arc::clone(enc), &train, &embeddings, objective, verb_boosts).await?;
             lines.push(format!(
-                "  {name}: tuned on train ({objective:?}) grant={:.3} read={:.2} read-margin={:.2} second-margin={:.2} (train tool P {:.3} R {:.3} F1 {:.3})",
-                best.grant, best.read, best.read_margin, best.second_margin, s.tool_precision, s.tool_recall, s.tool_f1
+                "  {name}: tuned on train ({objective:?}) grant={:.3} read={:.2} read-margin={:.2} second-margin={:.2} verb-boost={:.2} (train tool P {:.3} R {:.3} F1 {:.3})",
+                best.grant, best.read, best.read_margin, best.second_margin, best.verb_boost, s.tool_precision, s.tool_recall, s.tool_f1
             ));
             *t = best;
         }
@@ -273,7 +282,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         }
         per_split.insert(
             "thresholds".into(),
-            json!({"grant": t.grant, "read": t.read, "second_margin": t.second_margin, "read_margin": t.read_margin}),
+            json!({"grant": t.grant, "read": t.read, "second_margin": t.second_margin, "read_margin": t.read_margin, "verb_boost": t.verb_boost}),
         );
         report.insert(name.clone(), Value::Object(per_split));
     }

@@ -155,8 +155,12 @@ pub struct ModelArgs {
     pub read_threshold: f32,
     /// A second side-effecting tool of one clause is granted when within
     /// this probability margin of the best (0 disables).
-    #[arg(long, env = "TELOS_SECOND_MARGIN", default_value_t = 0.03)]
+    #[arg(long, env = "TELOS_SECOND_MARGIN", default_value_t = 0.1)]
     pub second_margin: f32,
+    /// Added to the relevance of a tool whose name holds the verb of the
+    /// requested action ("log a call" → `log_call`; 0 disables).
+    #[arg(long, env = "TELOS_VERB_BOOST", default_value_t = 0.1)]
+    pub verb_boost: f32,
     /// An action clause is a lookup only when its best read-only tool beats
     /// its best side-effecting tool by more than this margin.
     #[arg(long, env = "TELOS_READ_MARGIN", default_value_t = 0.0)]

@@ -28,6 +28,7 @@ pub fn intent(subject: Subject, evaluations: Vec<Evaluation>, tools: Vec<ToolGra
             sha256: "s".into(),
             grant_threshold: 0.5,
             read_threshold: 0.5,
+            verb_boost: 0.0,
         },
     }
 }

@@ -93,6 +93,7 @@ fn workflow() -> Workflow {
             sha256: "s".into(),
             grant_threshold: 0.5,
             read_threshold: 0.5,
+            verb_boost: 0.0,
         },
     };
     let id = uuid::Uuid::nil();

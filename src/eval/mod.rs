@@ -603,13 +603,18 @@ impl Objective {
     }
 }
 
-/// Sweeps the grant and read thresholds and the second-tool margin on the
-/// given domains and returns the best operating point by `objective`.
+/// The verb boosts `tune` sweeps for a matcher that uses them.
+pub const VERB_BOOSTS: [f32; 4] = [0.0, 0.05, 0.1, 0.2];
+
+/// Sweeps the grant and read thresholds, the second-tool margin and the
+/// given verb boosts on the given domains and returns the best operating
+/// point by `objective`.
 pub async fn tune(
     encoder: Arc<dyn Encoder>,
     domains: &[&Domain],
     embeddings: &HashMap<String, CatalogEmbeddings>,
     objective: Objective,
+    verb_boosts: &[f32],
 ) -> Result<(MatchThresholds, Scores), EvalError> {
     let mut best: Option<(MatchThresholds, Scores)> = None;
     let grid = [
@@ -620,11 +625,14 @@ pub async fn tune(
             [0.0f32, 0.1, 0.2].into_iter().flat_map(move |read_margin| {
                 [0.0f32, 0.03, 0.1]
                     .into_iter()
-                    .map(move |second_margin| MatchThresholds {
-                        grant,
-                        read,
-                        second_margin,
-                        read_margin,
+                    .flat_map(move |second_margin| {
+                        verb_boosts.iter().map(move |&verb_boost| MatchThresholds {
+                            grant,
+                            read,
+                            second_margin,
+                            read_margin,
+                            verb_boost,
+                        })
                     })
             })
         })
@@ -932,6 +940,7 @@ mod tests {
                 sha256: "s".into(),
                 grant_threshold: 0.5,
                 read_threshold: 0.5,
+                verb_boost: 0.0,
             },
         };
         c.add(&k, &intent);

@@ -26,6 +26,11 @@ pub struct MatchThresholds {
     /// An action clause is read as a lookup only when its best read-only
     /// entry beats its best side-effecting one by more than this margin.
     pub read_margin: f32,
+    /// Added to the probability of an entry whose name holds the verb of
+    /// one of the clause's requested actions ("log a call" → `log_call`),
+    /// so that the verb the user said decides between sibling tools whose
+    /// descriptions read alike (0 disables).
+    pub verb_boost: f32,
 }
 
 impl Default for MatchThresholds {
@@ -35,6 +40,7 @@ impl Default for MatchThresholds {
             read: 0.5,
             second_margin: 0.0,
             read_margin: 0.0,
+            verb_boost: 0.0,
         }
     }
 }
@@ -48,11 +54,23 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// The grants of one clause.
+/// Whether an entry's name holds one of `verbs` (lowercase words) as a
+/// word of its own: `log_call` and `logCall` hold "log", `login` does not.
+pub fn names_verb(name: &str, verbs: &[String]) -> bool {
+    !verbs.is_empty()
+        && identifier_words(name)
+            .split_whitespace()
+            .any(|w| verbs.iter().any(|v| v == w))
+}
+
+/// The grants of one clause; `verbs` are the lowercase verbs of its
+/// requested actions.
+#[allow(clippy::too_many_arguments)]
 pub fn match_clause(
     clause_index: usize,
     act: SpeechAct,
     query: &[f32],
+    verbs: &[String],
     catalog: &Catalog,
     embeddings: &[Vec<f32>],
     calibration: Calibration,
@@ -61,7 +79,18 @@ pub fn match_clause(
     let scored: Vec<(usize, f32)> = embeddings
         .iter()
         .enumerate()
-        .map(|(i, e)| (i, calibration.probability(cosine(query, e))))
+        .map(|(i, e)| {
+            let p = calibration.probability(cosine(query, e));
+            let named = t.verb_boost > 0.0 && names_verb(&catalog.entries[i].name, verbs);
+            (
+                i,
+                if named {
+                    (p + t.verb_boost).min(1.0)
+                } else {
+                    p
+                },
+            )
+        })
         .collect();
     let best_of = |read_only: bool| -> Vec<(usize, f32)> {
         let mut v: Vec<(usize, f32)> = scored
@@ -416,6 +445,7 @@ mod tests {
             0,
             SpeechAct::Action,
             &[1.0, 0.0],
+            &[],
             &catalog(),
             &emb,
             CAL,
@@ -432,6 +462,7 @@ mod tests {
             0,
             SpeechAct::Question,
             &[1.0, 0.0],
+            &[],
             &catalog(),
             &emb,
             CAL,
@@ -442,6 +473,7 @@ mod tests {
             0,
             SpeechAct::Question,
             &[0.0, 1.0],
+            &[],
             &catalog(),
             &emb,
             CAL,
@@ -457,6 +489,7 @@ mod tests {
             0,
             SpeechAct::Action,
             &[0.0, 1.0],
+            &[],
             &catalog(),
             &emb,
             CAL,
@@ -472,12 +505,22 @@ mod tests {
             second_margin: 0.05,
             ..MatchThresholds::default()
         };
-        let g = match_clause(0, SpeechAct::Action, &[1.0, 0.0], &catalog(), &emb, CAL, t);
+        let g = match_clause(
+            0,
+            SpeechAct::Action,
+            &[1.0, 0.0],
+            &[],
+            &catalog(),
+            &emb,
+            CAL,
+            t,
+        );
         assert_eq!(g.len(), 2);
         let g = match_clause(
             0,
             SpeechAct::Action,
             &[1.0, 0.0],
+            &[],
             &catalog(),
             &emb,
             CAL,
@@ -487,12 +530,62 @@ mod tests {
     }
 
     #[test]
+    fn the_verb_said_decides_between_close_siblings() {
+        // send_email is the closer match; "delete" names its sibling
+        let emb = vec![vec![1.0, 0.0], vec![0.99, 0.14], vec![0.0, 1.0]];
+        let t = MatchThresholds {
+            verb_boost: 0.1,
+            ..MatchThresholds::default()
+        };
+        let verbs = vec!["delete".to_string()];
+        let g = match_clause(
+            0,
+            SpeechAct::Action,
+            &[1.0, 0.0],
+            &verbs,
+            &catalog(),
+            &emb,
+            CAL,
+            t,
+        );
+        assert_eq!(names(&g), vec![("delete_email", ToolRole::Requested)]);
+        // no boost, or a verb no name holds: the closer match stays
+        for (verbs, t) in [
+            (verbs.clone(), MatchThresholds::default()),
+            (vec!["remove".to_string()], t),
+        ] {
+            let g = match_clause(
+                0,
+                SpeechAct::Action,
+                &[1.0, 0.0],
+                &verbs,
+                &catalog(),
+                &emb,
+                CAL,
+                t,
+            );
+            assert_eq!(names(&g), vec![("send_email", ToolRole::Requested)]);
+        }
+    }
+
+    #[test]
+    fn a_verb_is_named_only_as_a_whole_word() {
+        let verbs = vec!["log".to_string()];
+        assert!(names_verb("log_call", &verbs));
+        assert!(names_verb("logCall", &verbs));
+        assert!(names_verb("crm.log-call", &verbs));
+        assert!(!names_verb("login", &verbs));
+        assert!(!names_verb("log_call", &[]));
+    }
+
+    #[test]
     fn below_threshold_grants_nothing() {
         let emb = vec![vec![0.0, 1.0], vec![0.0, 1.0], vec![0.0, 1.0]];
         let g = match_clause(
             0,
             SpeechAct::Action,
             &[1.0, 0.0],
+            &[],
             &catalog(),
             &emb,
             CAL,

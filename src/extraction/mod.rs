@@ -542,10 +542,19 @@ impl Extractor {
             } else {
                 read
             };
+            let verbs: Vec<String> = actions
+                .iter()
+                .filter_map(|a| a.text.split_whitespace().next())
+                .map(|w| {
+                    w.trim_matches(|c: char| !c.is_alphanumeric())
+                        .to_lowercase()
+                })
+                .collect();
             let clause_grants = matching::match_clause(
                 i,
                 act,
                 &enc.embedding,
+                &verbs,
                 catalog,
                 &embeddings.vectors,
                 meta.calibration,
@@ -608,6 +617,7 @@ impl Extractor {
                 sha256: meta.sha256.clone(),
                 grant_threshold: self.config.thresholds.grant,
                 read_threshold: self.config.thresholds.read,
+                verb_boost: self.config.thresholds.verb_boost,
             },
         };
         Ok(Extraction {

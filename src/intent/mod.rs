@@ -66,7 +66,9 @@ pub enum ToolRole {
 pub struct ToolGrant {
     /// The entry's name in the catalog.
     pub name: String,
-    /// Calibrated relevance probability of the entry for its clause.
+    /// Calibrated relevance probability of the entry for its clause, plus
+    /// the verb boost when the entry's name holds the requested verb
+    /// (`model.verb_boost`); at most 1.
     pub score: f32,
     /// Why it is part of the intent.
     pub role: ToolRole,
@@ -280,6 +282,11 @@ pub struct ModelInfo {
     pub grant_threshold: f32,
     /// Relevance probability a read-only tool needs to be listed.
     pub read_threshold: f32,
+    /// Added to a tool's score when its name holds the verb of the
+    /// requested action (0 when disabled; absent in intents stored before
+    /// it existed).
+    #[serde(default)]
+    pub verb_boost: f32,
 }
 
 /// One RFC 9396 authorization detail of type `authzen_evaluations`.
@@ -368,6 +375,7 @@ mod tests {
                 sha256: "0".into(),
                 grant_threshold: 0.5,
                 read_threshold: 0.5,
+                verb_boost: 0.0,
             },
         }
     }

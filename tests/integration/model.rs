@@ -83,14 +83,13 @@ async fn the_runtime_reads_the_model_as_training_did() {
 /// --baseline-model-dir models/minilm-base --workflows fixtures/workflows`
 /// (README, "Quality"); each floor is the measurement minus 0.03, so an
 /// int8 rounding difference on another CPU does not fail the test, except
-/// exact entity F1: the project's bar is 0.80 and the measurement (0.809:
-/// 205 of 255 predicted and 252 gold spans) is within 0.03 of it, so the
-/// floor is the bar.
-/// Tool recall (0.886) is below the project's 0.90 bar; its floor guards
-/// the measurement, not the bar.
+/// where the measurement is within 0.03 of the project's bar, and the floor
+/// is the bar: tool recall (bar 0.90, measured 0.911: 72 of 79 tools) and
+/// exact entity F1 (bar 0.80, measured 0.809: 205 of 255 predicted and 252
+/// gold spans).
 mod floors {
-    pub const TOOL_PRECISION: f64 = 0.886 - 0.03;
-    pub const TOOL_RECALL: f64 = 0.886 - 0.03;
+    pub const TOOL_PRECISION: f64 = 0.867 - 0.03;
+    pub const TOOL_RECALL: f64 = 0.90;
     pub const ENTITY_F1_STRICT: f64 = 0.80;
     pub const ENTITY_F1_OVERLAP: f64 = 0.844 - 0.03;
     pub const SPEECH_ACT: f64 = 0.988 - 0.03;
@@ -190,9 +189,15 @@ async fn the_trained_matcher_beats_untrained_cosine_and_keywords() {
         let emb = telos::eval::embed_domains(Arc::clone(&enc), &domains)
             .await
             .unwrap();
-        let (t, _) = telos::eval::tune(Arc::clone(&enc), &train, &emb, telos::eval::Objective::F1)
-            .await
-            .unwrap();
+        let (t, _) = telos::eval::tune(
+            Arc::clone(&enc),
+            &train,
+            &emb,
+            telos::eval::Objective::F1,
+            &[0.0],
+        )
+        .await
+        .unwrap();
         let (theirs, _) = telos::eval::score(enc, t, &heldout, &emb).await.unwrap();
         let theirs = theirs.scores().tool_f1;
         eprintln!("held-out tool F1: trained {ours:.3}, {name} {theirs:.3}");
