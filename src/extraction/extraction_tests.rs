@@ -202,60 +202,46 @@ async fn the_verbs_of_a_payload_grant_nothing() {
     );
 }
 
+/// Model spans over the first occurrence of each text.
+fn spans_over(text: &str, spans: &[(&str, EntityLabel)]) -> Vec<(Span, validators::Origin)> {
+    spans
+        .iter()
+        .map(|&(needle, label)| {
+            (
+                decode::span_over(text, needle, label),
+                validators::Origin::Model,
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn a_pronoun_clause_refers_to_the_last_object_before_it() {
-    use decode::span_over;
+    use EntityLabel::{Org, Resource};
     let text = "Cancel the deploy workflow for web and trigger it again";
-    let spans = vec![
-        (
-            span_over(text, "deploy workflow", EntityLabel::Resource),
-            validators::Origin::Model,
-        ),
-        (
-            span_over(text, "web", EntityLabel::Org),
-            validators::Origin::Model,
-        ),
-    ];
+    let spans = spans_over(text, &[("deploy workflow", Resource), ("web", Org)]);
     let clause = text.find("trigger").unwrap();
     let object = antecedent_object(text, &spans, 0, clause, text.len()).unwrap();
     assert_eq!(&text[object.0..object.1], "deploy workflow");
-    // no pronoun, or an object of its own: nothing is added
-    let plain = "Cancel the deploy workflow and trigger a build";
-    let spans = vec![
-        (
-            span_over(plain, "deploy workflow", EntityLabel::Resource),
-            validators::Origin::Model,
-        ),
-        (
-            span_over(plain, "build", EntityLabel::Resource),
-            validators::Origin::Model,
-        ),
-    ];
-    let clause = plain.find("trigger").unwrap();
-    assert_eq!(
-        antecedent_object(plain, &spans, 0, clause, plain.len()),
-        None
-    );
-    let own = "Cancel the deploy workflow and trigger it for the release pipeline";
-    let spans = vec![
-        (
-            span_over(own, "deploy workflow", EntityLabel::Resource),
-            validators::Origin::Model,
-        ),
-        (
-            span_over(own, "release pipeline", EntityLabel::Resource),
-            validators::Origin::Model,
-        ),
-    ];
-    let clause = own.find("trigger").unwrap();
-    assert_eq!(antecedent_object(own, &spans, 0, clause, own.len()), None);
     // an object outside the clause's segment is not referred to
-    let spans = vec![(
-        span_over(text, "deploy workflow", EntityLabel::Resource),
-        validators::Origin::Model,
-    )];
     assert_eq!(
         antecedent_object(text, &spans, clause, clause, text.len()),
         None
     );
+    // no pronoun, or an object of its own: nothing is added
+    for (text, own) in [
+        ("Cancel the deploy workflow and trigger a build", "build"),
+        (
+            "Cancel the deploy workflow and trigger it for the release pipeline",
+            "release pipeline",
+        ),
+    ] {
+        let spans = spans_over(text, &[("deploy workflow", Resource), (own, Resource)]);
+        let clause = text.find("trigger").unwrap();
+        assert_eq!(
+            antecedent_object(text, &spans, 0, clause, text.len()),
+            None,
+            "{text}"
+        );
+    }
 }

@@ -434,6 +434,17 @@ mod tests {
         bias: -5.0,
     };
 
+    /// The grants of clause 0 with `query` over `catalog()`.
+    fn grants(
+        act: SpeechAct,
+        query: &[f32],
+        verbs: &[String],
+        emb: &[Vec<f32>],
+        t: MatchThresholds,
+    ) -> Vec<ToolGrant> {
+        match_clause(0, act, query, verbs, &catalog(), emb, CAL, t)
+    }
+
     fn names(g: &[ToolGrant]) -> Vec<(&str, ToolRole)> {
         g.iter().map(|g| (g.name.as_str(), g.role)).collect()
     }
@@ -441,14 +452,11 @@ mod tests {
     #[test]
     fn action_clauses_grant_the_best_side_effecting_tool() {
         let emb = vec![vec![1.0, 0.0], vec![0.6, 0.8], vec![0.0, 1.0]];
-        let g = match_clause(
-            0,
+        let g = grants(
             SpeechAct::Action,
             &[1.0, 0.0],
             &[],
-            &catalog(),
             &emb,
-            CAL,
             MatchThresholds::default(),
         );
         assert_eq!(names(&g), vec![("send_email", ToolRole::Requested)]);
@@ -458,25 +466,19 @@ mod tests {
     #[test]
     fn questions_grant_no_side_effects() {
         let emb = vec![vec![1.0, 0.0], vec![0.6, 0.8], vec![0.0, 1.0]];
-        let g = match_clause(
-            0,
+        let g = grants(
             SpeechAct::Question,
             &[1.0, 0.0],
             &[],
-            &catalog(),
             &emb,
-            CAL,
             MatchThresholds::default(),
         );
         assert!(g.is_empty());
-        let g = match_clause(
-            0,
+        let g = grants(
             SpeechAct::Question,
             &[0.0, 1.0],
             &[],
-            &catalog(),
             &emb,
-            CAL,
             MatchThresholds::default(),
         );
         assert_eq!(names(&g), vec![("search_contacts", ToolRole::Read)]);
@@ -485,14 +487,11 @@ mod tests {
     #[test]
     fn an_action_closest_to_a_read_is_a_read() {
         let emb = vec![vec![0.6, 0.8], vec![0.6, 0.8], vec![0.0, 1.0]];
-        let g = match_clause(
-            0,
+        let g = grants(
             SpeechAct::Action,
             &[0.0, 1.0],
             &[],
-            &catalog(),
             &emb,
-            CAL,
             MatchThresholds::default(),
         );
         assert_eq!(names(&g), vec![("search_contacts", ToolRole::Read)]);
@@ -505,25 +504,13 @@ mod tests {
             second_margin: 0.05,
             ..MatchThresholds::default()
         };
-        let g = match_clause(
-            0,
-            SpeechAct::Action,
-            &[1.0, 0.0],
-            &[],
-            &catalog(),
-            &emb,
-            CAL,
-            t,
-        );
+        let g = grants(SpeechAct::Action, &[1.0, 0.0], &[], &emb, t);
         assert_eq!(g.len(), 2);
-        let g = match_clause(
-            0,
+        let g = grants(
             SpeechAct::Action,
             &[1.0, 0.0],
             &[],
-            &catalog(),
             &emb,
-            CAL,
             MatchThresholds::default(),
         );
         assert_eq!(g.len(), 1);
@@ -538,32 +525,14 @@ mod tests {
             ..MatchThresholds::default()
         };
         let verbs = vec!["delete".to_string()];
-        let g = match_clause(
-            0,
-            SpeechAct::Action,
-            &[1.0, 0.0],
-            &verbs,
-            &catalog(),
-            &emb,
-            CAL,
-            t,
-        );
+        let g = grants(SpeechAct::Action, &[1.0, 0.0], &verbs, &emb, t);
         assert_eq!(names(&g), vec![("delete_email", ToolRole::Requested)]);
         // no boost, or a verb no name holds: the closer match stays
         for (verbs, t) in [
             (verbs.clone(), MatchThresholds::default()),
             (vec!["remove".to_string()], t),
         ] {
-            let g = match_clause(
-                0,
-                SpeechAct::Action,
-                &[1.0, 0.0],
-                &verbs,
-                &catalog(),
-                &emb,
-                CAL,
-                t,
-            );
+            let g = grants(SpeechAct::Action, &[1.0, 0.0], &verbs, &emb, t);
             assert_eq!(names(&g), vec![("send_email", ToolRole::Requested)]);
         }
     }
@@ -581,14 +550,11 @@ mod tests {
     #[test]
     fn below_threshold_grants_nothing() {
         let emb = vec![vec![0.0, 1.0], vec![0.0, 1.0], vec![0.0, 1.0]];
-        let g = match_clause(
-            0,
+        let g = grants(
             SpeechAct::Action,
             &[1.0, 0.0],
             &[],
-            &catalog(),
             &emb,
-            CAL,
             MatchThresholds::default(),
         );
         assert!(g.is_empty());
