@@ -110,6 +110,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
     };
     let train = pick(&splits.train);
     let heldout = pick(&splits.heldout);
+    let blind = pick(&splits.blind);
     let model: Arc<dyn Encoder> =
         Arc::new(CachedEncoder::new(Arc::new(load_encoder(&args.model)?)));
     let mut matchers: Vec<Matcher> = vec![(
@@ -171,7 +172,8 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             *t = best;
         }
         let mut per_split = serde_json::Map::new();
-        for (split, ds) in [("train", &train), ("heldout", &heldout)] {
+        let scored = [("train", &train), ("heldout", &heldout), ("blind", &blind)];
+        for (split, ds) in scored.into_iter().filter(|(_, ds)| !ds.is_empty()) {
             let (counts, intents) = eval::score(Arc::clone(enc), *t, ds, &embeddings).await?;
             if args.verbose {
                 let cases: std::collections::HashMap<&str, &eval::Case> = ds
@@ -290,10 +292,11 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&Value::Object(report))?);
     } else {
         println!(
-            "fixtures: {} (train: {:?}, held out: {:?})",
+            "fixtures: {} (train: {:?}, held out: {:?}, blind: {:?})",
             args.dir.display(),
             splits.train,
-            splits.heldout
+            splits.heldout,
+            splits.blind
         );
         println!("{}", lines.join("\n"));
         println!(

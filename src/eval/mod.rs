@@ -55,6 +55,10 @@ pub struct Splits {
     pub train: Vec<String>,
     /// Domains never used for training or tuning.
     pub heldout: Vec<String>,
+    /// Domains written after every choice of model and thresholds, by
+    /// people who had seen no output of the model: scored, never tuned on.
+    #[serde(default)]
+    pub blind: Vec<String>,
 }
 
 /// An expected entity of a case.
@@ -154,7 +158,12 @@ fn resolve_spans(
 pub fn load_fixtures(dir: &Path) -> Result<(Splits, Vec<Domain>), EvalError> {
     let splits: Splits = read_json(&dir.join("splits.json"))?;
     let mut domains = Vec::new();
-    for name in splits.train.iter().chain(&splits.heldout) {
+    for name in splits
+        .train
+        .iter()
+        .chain(&splits.heldout)
+        .chain(&splits.blind)
+    {
         let folder = dir.join(name);
         let catalog_body: Value = read_json(&folder.join("catalog.json"))?;
         let catalog =
@@ -809,6 +818,18 @@ mod tests {
             ..Counts::default()
         }
         .scores()
+    }
+
+    #[test]
+    fn the_blind_split_is_optional_and_nothing_else_is_accepted() {
+        let s: Splits = serde_json::from_str(r#"{"train": ["a"], "heldout": ["b"]}"#).unwrap();
+        assert!(s.blind.is_empty());
+        let s: Splits =
+            serde_json::from_str(r#"{"train": ["a"], "heldout": ["b"], "blind": ["c"]}"#).unwrap();
+        assert_eq!(s.blind, vec!["c".to_string()]);
+        assert!(
+            serde_json::from_str::<Splits>(r#"{"train": [], "heldout": [], "x": []}"#).is_err()
+        );
     }
 
     #[test]
