@@ -84,15 +84,32 @@ async fn the_runtime_reads_the_model_as_training_did() {
 /// (README, "Quality"); each floor is the measurement minus 0.03, so an
 /// int8 rounding difference on another CPU does not fail the test, except
 /// where the measurement is within 0.03 of the project's bar, and the floor
-/// is the bar: tool recall (bar 0.90, measured 0.911: 72 of 79 tools) and
-/// exact entity F1 (bar 0.80, measured 0.809: 205 of 255 predicted and 252
-/// gold spans).
+/// is the bar: tool recall held out (bar 0.90, measured 0.911: 72 of 79
+/// tools) and exact entity F1 (bar 0.80; held out 0.809: 205 of 255
+/// predicted and 252 gold spans; blind 0.808).
 mod floors {
-    pub const TOOL_PRECISION: f64 = 0.867 - 0.03;
-    pub const TOOL_RECALL: f64 = 0.90;
-    pub const ENTITY_F1_STRICT: f64 = 0.80;
-    pub const ENTITY_F1_OVERLAP: f64 = 0.844 - 0.03;
-    pub const SPEECH_ACT: f64 = 0.988 - 0.03;
+    pub struct Split {
+        pub tool_precision: f64,
+        pub tool_recall: f64,
+        pub entity_f1_strict: f64,
+        pub entity_f1_overlap: f64,
+        pub speech_act: f64,
+    }
+    pub const HELD_OUT: Split = Split {
+        tool_precision: 0.867 - 0.03,
+        tool_recall: 0.90,
+        entity_f1_strict: 0.80,
+        entity_f1_overlap: 0.844 - 0.03,
+        speech_act: 0.988 - 0.03,
+    };
+    /// The blind domains (ads, logistics), scored once.
+    pub const BLIND: Split = Split {
+        tool_precision: 0.925 - 0.03,
+        tool_recall: 0.942 - 0.03,
+        entity_f1_strict: 0.80,
+        entity_f1_overlap: 0.829 - 0.03,
+        speech_act: 0.964 - 0.03,
+    };
     pub const BENIGN_FALSE_POSITIVES_MAX: f64 = 0.043 + 0.03;
     pub const HIJACK_DETECTION: f64 = 0.778 - 0.03;
 }
@@ -101,46 +118,59 @@ fn thresholds() -> telos::extraction::MatchThresholds {
     telos::cli::extraction_config(&model_args()).thresholds
 }
 
-#[tokio::test]
-async fn held_out_domains_keep_their_measured_quality() {
+/// Scores the real model on the domains `names` picks and checks `floor`.
+async fn split_keeps_its_measured_quality(
+    names: fn(&telos::eval::Splits) -> &Vec<String>,
+    floor: floors::Split,
+) {
     let (splits, domains) = telos::eval::load_fixtures(&root().join("fixtures/intents")).unwrap();
-    let heldout: Vec<&telos::eval::Domain> = domains
+    let picked: Vec<&telos::eval::Domain> = domains
         .iter()
-        .filter(|d| splits.heldout.contains(&d.name))
+        .filter(|d| names(&splits).contains(&d.name))
         .collect();
-    assert_eq!(heldout.len(), 3);
+    assert!(!picked.is_empty());
     let enc = encoder();
-    let (counts, _) = telos::eval::score(Arc::clone(&enc), thresholds(), &heldout, &HashMap::new())
+    let (counts, _) = telos::eval::score(Arc::clone(&enc), thresholds(), &picked, &HashMap::new())
         .await
         .unwrap();
     let s = counts.scores();
-    eprintln!("held-out: {s:?}");
+    eprintln!("{:?}: {s:?}", names(&splits));
     assert!(
-        s.tool_precision >= floors::TOOL_PRECISION,
+        s.tool_precision >= floor.tool_precision,
         "tool precision {}",
         s.tool_precision
     );
     assert!(
-        s.tool_recall >= floors::TOOL_RECALL,
+        s.tool_recall >= floor.tool_recall - 1e-9,
         "tool recall {}",
         s.tool_recall
     );
     assert!(
-        s.entity_f1_strict >= floors::ENTITY_F1_STRICT - 1e-9,
+        s.entity_f1_strict >= floor.entity_f1_strict - 1e-9,
         "entity F1 {}",
         s.entity_f1_strict
     );
     assert!(
-        s.entity_f1_overlap >= floors::ENTITY_F1_OVERLAP,
+        s.entity_f1_overlap >= floor.entity_f1_overlap,
         "entity F1 overlap {}",
         s.entity_f1_overlap
     );
-    assert!(s.speech_act_accuracy >= floors::SPEECH_ACT);
+    assert!(s.speech_act_accuracy >= floor.speech_act);
     assert_eq!(s.delegation_recall, 1.0, "every delegation is open-ended");
     assert_eq!(
         s.question_over_permission, 0.0,
         "no question is granted a side effect"
     );
+}
+
+#[tokio::test]
+async fn held_out_domains_keep_their_measured_quality() {
+    split_keeps_its_measured_quality(|s| &s.heldout, floors::HELD_OUT).await;
+}
+
+#[tokio::test]
+async fn blind_domains_keep_their_measured_quality() {
+    split_keeps_its_measured_quality(|s| &s.blind, floors::BLIND).await;
 }
 
 #[tokio::test]
