@@ -23,12 +23,12 @@ pub fn ort_library_name() -> String {
     format!("libonnxruntime.so.{ORT_VERSION}")
 }
 
-/// Finds `libonnxruntime`: `ORT_DYLIB_PATH`, else `.ort/` next to the
-/// repository the binary was built in (`target/release/telos` →
-/// `../../.ort`), else `.ort/` in the working directory, else the source
-/// tree's `.ort/`.
+/// Finds `libonnxruntime`: `ORT_DYLIB_PATH` (when set and not empty),
+/// else `.ort/` next to the repository the binary was built in
+/// (`target/release/telos` → `../../.ort`), else `.ort/` in the working
+/// directory, else the source tree's `.ort/`.
 pub fn find_ort_library() -> Result<PathBuf, ExtractionError> {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
         return if p.is_file() {
             Ok(p)

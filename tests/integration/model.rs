@@ -326,3 +326,37 @@ fn round_floats(v: &mut Value, per_unit: f64) {
         Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
     }
 }
+
+/// `telos extract` finds the provisioned runtime when `ORT_DYLIB_PATH` is
+/// empty, and names the problem when it points nowhere.
+#[test]
+fn the_cli_finds_the_runtime_or_says_why_not() {
+    let run = |dylib: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_telos"))
+            .args([
+                "extract",
+                "Book me a flight to Paris next Friday",
+                "--catalog",
+            ])
+            .arg(root().join("fixtures/intents/travel/catalog.json"))
+            .env("ORT_DYLIB_PATH", dylib)
+            .output()
+            .unwrap()
+    };
+    let out = run("");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let intent = v.get("intent").unwrap_or(&v);
+    assert_eq!(intent["evaluations"][0]["action"]["name"], "book_flight");
+    let out = run("/nonexistent/libonnxruntime.so");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ORT_DYLIB_PATH points to `/nonexistent"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
