@@ -63,19 +63,33 @@ pub fn names_verb(name: &str, verbs: &[String]) -> bool {
             .any(|w| verbs.iter().any(|v| v == w))
 }
 
-/// The grants of one clause; `verbs` are the lowercase verbs of its
-/// requested actions.
-#[allow(clippy::too_many_arguments)]
+/// A clause as the matcher sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClauseQuery<'a> {
+    /// Its index in the request.
+    pub index: usize,
+    /// Its speech act.
+    pub act: SpeechAct,
+    /// Its embedding (L2-normalised).
+    pub embedding: &'a [f32],
+    /// The lowercase verbs of its requested actions.
+    pub verbs: &'a [String],
+}
+
+/// The grants of one clause.
 pub fn match_clause(
-    clause_index: usize,
-    act: SpeechAct,
-    query: &[f32],
-    verbs: &[String],
+    clause: ClauseQuery<'_>,
     catalog: &Catalog,
     embeddings: &[Vec<f32>],
     calibration: Calibration,
     t: MatchThresholds,
 ) -> Vec<ToolGrant> {
+    let ClauseQuery {
+        index: clause_index,
+        act,
+        embedding: query,
+        verbs,
+    } = clause;
     let scored: Vec<(usize, f32)> = embeddings
         .iter()
         .enumerate()
@@ -442,7 +456,13 @@ mod tests {
         emb: &[Vec<f32>],
         t: MatchThresholds,
     ) -> Vec<ToolGrant> {
-        match_clause(0, act, query, verbs, &catalog(), emb, CAL, t)
+        let clause = ClauseQuery {
+            index: 0,
+            act,
+            embedding: query,
+            verbs,
+        };
+        match_clause(clause, &catalog(), emb, CAL, t)
     }
 
     fn names(g: &[ToolGrant]) -> Vec<(&str, ToolRole)> {

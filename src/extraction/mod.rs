@@ -550,11 +550,14 @@ impl Extractor {
                         .to_lowercase()
                 })
                 .collect();
-            let clause_grants = matching::match_clause(
-                i,
+            let query = matching::ClauseQuery {
+                index: i,
                 act,
-                &enc.embedding,
-                &verbs,
+                embedding: &enc.embedding,
+                verbs: &verbs,
+            };
+            let clause_grants = matching::match_clause(
+                query,
                 catalog,
                 &embeddings.vectors,
                 meta.calibration,
