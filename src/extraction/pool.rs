@@ -41,13 +41,8 @@ impl TokenPool {
     }
 
     /// The L2-normalised embedding and the speech-act probabilities of the
-    /// real tokens that lie inside `[start, end)` (bytes of the text);
-    /// `None` when no token does.
-    pub fn clause(&self, start: usize, end: usize) -> Option<(Vec<f32>, [f32; 3])> {
-        self.ranges(&[(start, end)])
-    }
-
-    /// As [`TokenPool::clause`], over the real tokens of several ranges.
+    /// real tokens that lie inside any of the `[start, end)` ranges (bytes
+    /// of the text); `None` when no token does.
     pub fn ranges(&self, ranges: &[(usize, usize)]) -> Option<(Vec<f32>, [f32; 3])> {
         let mut sum = vec![0f32; self.dim];
         let mut act = [0f32; 3];
@@ -104,7 +99,7 @@ mod tests {
 
     #[test]
     fn a_clause_pools_only_its_own_real_tokens() {
-        let (emb, acts) = pool().clause(0, 5).unwrap();
+        let (emb, acts) = pool().ranges(&[(0, 5)]).unwrap();
         let s = std::f32::consts::FRAC_1_SQRT_2;
         assert!((emb[0] - s).abs() < 1e-6 && (emb[1] - s).abs() < 1e-6);
         // mean logits [0, 1, 0]
@@ -116,7 +111,7 @@ mod tests {
 
     #[test]
     fn the_embedding_is_unit_length_and_acts_sum_to_one() {
-        let (emb, acts) = pool().clause(6, 8).unwrap();
+        let (emb, acts) = pool().ranges(&[(6, 8)]).unwrap();
         assert!((emb[0] - 0.6).abs() < 1e-6 && (emb[1] - 0.8).abs() < 1e-6);
         assert!((acts.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(acts[0] > acts[1]);
@@ -128,14 +123,13 @@ mod tests {
         let (emb, _) = pool().ranges(&[(0, 2), (6, 8)]).unwrap();
         let s = std::f32::consts::FRAC_1_SQRT_2;
         assert!((emb[0] - s).abs() < 1e-6 && (emb[1] - s).abs() < 1e-6);
-        assert_eq!(pool().ranges(&[(0, 2)]), pool().clause(0, 2));
         assert_eq!(pool().ranges(&[]), None);
     }
 
     #[test]
     fn a_range_without_a_whole_token_pools_nothing() {
-        assert_eq!(pool().clause(1, 4), None);
-        assert_eq!(pool().clause(8, 8), None);
+        assert_eq!(pool().ranges(&[(1, 4)]), None);
+        assert_eq!(pool().ranges(&[(8, 8)]), None);
     }
 
     #[test]
