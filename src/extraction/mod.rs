@@ -544,10 +544,9 @@ impl Extractor {
             };
             let verbs: Vec<String> = actions
                 .iter()
-                .filter_map(|a| a.text.split_whitespace().next())
-                .map(|w| {
-                    w.trim_matches(|c: char| !c.is_alphanumeric())
-                        .to_lowercase()
+                .filter_map(|a| {
+                    let &(s, e) = decode::words(&a.text).first()?;
+                    Some(a.text[s..e].to_lowercase())
                 })
                 .collect();
             let query = matching::ClauseQuery {
