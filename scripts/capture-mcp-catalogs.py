@@ -91,6 +91,8 @@ def licence_of(entry: dict[str, Any]) -> str | None:
             lic = lic.get("type")
         if lic is None and isinstance(meta.get("licenses"), list):
             lic = " OR ".join(x.get("type", "") for x in meta["licenses"])
+        if isinstance(lic, str) and lic.startswith("SEE LICENSE IN "):
+            lic = licence_file(pj.parent / lic.removeprefix("SEE LICENSE IN ").strip())
         return lic
     py = MCP_DIR / "py" / entry.get("venv", entry["package"]) / "bin" / "python"
     code = (
@@ -103,6 +105,22 @@ def licence_of(entry: dict[str, Any]) -> str | None:
     )
     out = subprocess.run([str(py), "-c", code, entry["package"]], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def licence_file(path: Path) -> str | None:
+    """Names the licence of a LICENSE file a package.json points to."""
+    if not path.exists():
+        return f"SEE LICENSE IN {path.name} (no such file in the published package)"
+    text = path.read_text(errors="replace")
+    found = [spdx for spdx, marker in LICENCE_MARKERS if marker in text]
+    return (" AND ".join(found) if found else "see " + path.name) + " (from the package's " + path.name + ")"
+
+
+LICENCE_MARKERS = [
+    ("MIT", "Permission is hereby granted, free of charge"),
+    ("Apache-2.0", "Apache License"),
+    ("BSD", "Redistribution and use in source and binary forms"),
+]
 
 
 def installed_version(entry: dict[str, Any]) -> str:
@@ -157,6 +175,10 @@ async def list_tools_raw(params: StdioServerParameters, errlog) -> tuple[list[di
 def capture(entry: dict[str, Any], timeout: float, logdir: Path) -> dict[str, Any]:
     scratch = make_scratch()
     try:
+        for rel, content in entry.get("files", {}).items():
+            f = scratch / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(expand(content, scratch, entry))
         command = [expand(c, scratch, entry) for c in entry["command"]]
         env = {k: expand(v, scratch, entry) for k, v in entry.get("env", {}).items()}
         env.setdefault("HOME", str(scratch / "home"))
