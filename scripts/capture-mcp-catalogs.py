@@ -97,14 +97,22 @@ def licence_of(entry: dict[str, Any]) -> str | None:
     py = MCP_DIR / "py" / entry.get("venv", entry["package"]) / "bin" / "python"
     code = (
         "import importlib.metadata as m, json, sys\n"
-        "md = m.metadata(sys.argv[1])\n"
+        "d = m.distribution(sys.argv[1]); md = d.metadata\n"
         "lic = md.get('License-Expression') or md.get('License')\n"
         "if lic and len(lic) > 80: lic = lic.splitlines()[0][:80]\n"
         "cls = [c.split(' :: ')[-1] for c in md.get_all('Classifier') or [] if c.startswith('License ::')]\n"
-        "print(json.dumps(lic or (' OR '.join(cls) if cls else None)))\n"
+        "texts = [d.read_text(f'licenses/{f}') or d.read_text(f) or '' for f in md.get_all('License-File') or []]\n"
+        "print(json.dumps({'declared': lic or (' OR '.join(cls) if cls else None), 'files': texts}))\n"
     )
     out = subprocess.run([str(py), "-c", code, entry["package"]], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    got = json.loads(out.stdout)
+    if got["declared"]:
+        return got["declared"]
+    for text in got["files"]:
+        found = [spdx for spdx, marker in LICENCE_MARKERS if marker in text]
+        if found:
+            return " AND ".join(found) + " (from the package's licence file)"
+    return "not declared in the package metadata"
 
 
 def licence_file(path: Path) -> str | None:
