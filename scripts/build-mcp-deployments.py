@@ -5,7 +5,8 @@ gateway, as fixtures/mcp/deployments/<name>.json.
 The deployments are listed in scripts/mcp/deployments.json. Each tool keeps
 everything its server declared (description, inputSchema, annotations, ...);
 only its name becomes `<server>__<tool>`, the prefix gateways put on tools of
-several servers. Servers come from fixtures/mcp/servers/<server>/tools.json,
+several servers. A deployment names its split (fixtures/mcp/splits.json) and
+may hold only that split's servers. Servers come from fixtures/mcp/servers/<server>/tools.json,
 in the order the config lists them.
 
 Usage: scripts/build-mcp-deployments.py [--check]
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "scripts" / "mcp" / "deployments.json"
 SERVERS = ROOT / "fixtures" / "mcp" / "servers"
 OUT = ROOT / "fixtures" / "mcp" / "deployments"
+SPLITS = ROOT / "fixtures" / "mcp" / "splits.json"
 SEP = "__"
 
 
@@ -43,8 +45,13 @@ def main() -> int:
     args = ap.parse_args()
     config = json.loads(CONFIG.read_text())
     OUT.mkdir(parents=True, exist_ok=True)
+    splits = json.loads(SPLITS.read_text())["splits"]
     stale = 0
     for dep in config["deployments"]:
+        outside = [s for s in dep["servers"] if s not in splits[dep["split"]]["servers"]]
+        if outside:
+            print(f"{dep['name']}: not {dep['split']} servers: {outside}", file=sys.stderr)
+            stale += 1
         body = build(dep["servers"])
         n = len(body["tools"])
         lo, hi = config.get("tool_range", [50, 300])
