@@ -257,7 +257,8 @@ def main() -> int:
             "method": "tools/list over stdio with the official MCP Python SDK client (mcp "
             + _sdk_version() + ")",
             "command": shown_command(entry),
-            "env": entry.get("env", {}),
+            "env": {k: v.replace("{tmp}", "$SCRATCH") for k, v in entry.get("env", {}).items()},
+            **({"files": {f"$SCRATCH/{k}": v for k, v in entry["files"].items()}} if entry.get("files") else {}),
             "protocol_version": got["init"].get("protocolVersion"),
             "server_info": {k: server_info[k] for k in ("name", "version") if k in server_info},
             "pages": got["pages"],

@@ -28,6 +28,7 @@ case "${1:-}" in
 esac
 
 mkdir -p "$dir/py"
+status=0
 
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 # server_hash REQ LOCK: the stamp of one server venv (its requirement and lock).
@@ -83,6 +84,7 @@ if [[ $want_py == 1 ]]; then
   done <"$spec/python-servers.txt"
   if ((${#failed[@]})); then
     echo "provision-mcp: could not install: ${failed[*]}" >&2
+    status=1
   fi
 fi
 
@@ -109,3 +111,4 @@ if [[ $want_node == 1 ]]; then
     hash_of "$spec/package.json" "$spec/package-lock.json" >"$node_dir/.stamp"
   fi
 fi
+exit "$status"
