@@ -64,7 +64,7 @@ pub fn request_text(data: &[u8]) {
             "clause off a character boundary"
         );
     }
-    for span in crate::extraction::validators::find_shaped(text) {
+    for span in crate::text::find_shaped(text) {
         assert!(
             span.start < span.end && span.end <= text.len(),
             "span out of bounds"

@@ -17,6 +17,7 @@ pub mod pdp;
 pub mod service;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 pub mod workflow;
 
 use anyhow::Context;

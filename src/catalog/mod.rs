@@ -5,6 +5,7 @@
 //! side-effecting (from MCP `readOnlyHint` when given, else classified from
 //! the entry's name and description).
 
+mod parameters;
 mod parse;
 mod read_only;
 mod skill_md;
@@ -13,6 +14,7 @@ mod text;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use parameters::{parameter_labels, resource_type};
 pub use parse::{Limits, parse_catalog};
 pub use read_only::classify_read_only;
 pub use skill_md::{SkillFrontMatter, parse_skill_md};

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::Entry;
-use crate::extraction::matching::parameter_labels;
-use crate::extraction::validators::find_shaped;
+use crate::catalog::parameter_labels;
 use crate::intent::{EntityLabel, Intent};
+use crate::text::find_shaped;
 
 /// A value that contradicts the intent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

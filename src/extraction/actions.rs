@@ -8,8 +8,9 @@
 use regex::Regex;
 use std::sync::LazyLock;
 
-use super::decode::Span;
+use super::lexicon::{BASE_FORMS, NOT_ACTIONS};
 use crate::intent::EntityLabel;
+use crate::text::Span;
 
 /// The content a request carries, as a byte range: after a colon that
 /// follows a requested action and its target ("DM Rasmus: can you review
@@ -81,12 +82,6 @@ fn quote_end(text: &str) -> Option<usize> {
         .map(|(i, c)| open.len_utf8() + i + c.len_utf8())
 }
 
-/// Verbs whose base form ends like a participle.
-const BASE_FORMS: &[&str] = &[
-    "need", "feed", "shred", "embed", "seed", "speed", "proceed", "succeed", "exceed", "bring",
-    "ring", "sing",
-];
-
 /// Whether an ACTION span is a participle or gerund ("the expiring link",
 /// "cards I found cancelled", "rotating the keys") rather than the
 /// imperative of a request. A gerund after "mind" ("would you mind
@@ -130,16 +125,6 @@ pub fn requested_actions(
 /// ("this", "that") are left out: "after that", "starting this month".
 static COORDINATED_VERB: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"(?i)(?:\band|,)\s+([a-z]+)\s+(?:it|them|him|her|me|us)\b").ok());
-
-/// Words that take that place without being a requested action: linking
-/// words ("and if it fails"), auxiliaries ("and is it"), and verbs that ask
-/// for information rather than an act ("and tell me", "and let me know").
-const NOT_ACTIONS: &[&str] = &[
-    "if", "when", "whether", "so", "then", "but", "because", "since", "while", "before", "after",
-    "until", "unless", "once", "where", "what", "who", "how", "why", "which", "is", "was", "are",
-    "were", "do", "does", "did", "can", "could", "will", "would", "should", "has", "have", "had",
-    "let", "tell", "show", "help", "thank", "thanks", "give",
-];
 
 /// Adds an ACTION span over each verb coordinated with an earlier ACTION of
 /// the same text that the model did not tag: in "assign it to Kofi, and

@@ -5,44 +5,15 @@
 //! ("today", "Monday's sync"), and generic time words are none; a name
 //! followed by the noun of its kind ("Invoices folder", "api-gateway
 //! service") is one span of that kind; and an identifier takes the noun
-//! of its record ("trip ZP3N6D").
+//! of its record ("trip ZP3N6D"). The order they run in is the table of
+//! [`super::passes`].
 
-use super::decode::Span;
-use super::validators::{ID_MARKERS, RECORD_NOUNS};
+use super::lexicon::{
+    CLOCK_WORDS, DEICTIC_DATES, GENERIC_TIME_WORDS, ID_MARKERS, KIND_NOUNS, ORG_SUFFIXES,
+    PARTICLES, PARTS_OF_DAY, RANGE_JOINS, RECORD_NOUNS, TRAILING_WORDS, WEEKDAYS, stops_a_name,
+};
 use crate::intent::EntityLabel;
-
-/// Words that join the two ends of a date range or of a change from one
-/// date to another ("the 3rd to the 5th", "Friday until Monday").
-const RANGE_JOINS: &[&str] = &[" to ", " until ", " till ", " through ", " thru "];
-
-/// Words that make "X to Y" one clock time ("quarter to five").
-const CLOCK_WORDS: &[&str] = &["quarter", "half", "five", "ten", "twenty", "twenty-five"];
-
-/// Nouns that name the kind of the entity before them, with that kind.
-const KIND_NOUNS: &[(&str, EntityLabel)] = &[
-    ("folder", EntityLabel::File),
-    ("directory", EntityLabel::File),
-    ("file", EntityLabel::File),
-    ("doc", EntityLabel::File),
-    ("document", EntityLabel::File),
-    ("sheet", EntityLabel::File),
-    ("spreadsheet", EntityLabel::File),
-    ("workbook", EntityLabel::File),
-    ("deck", EntityLabel::File),
-    ("presentation", EntityLabel::File),
-    ("channel", EntityLabel::Channel),
-    ("group", EntityLabel::Channel),
-    ("thread", EntityLabel::Channel),
-    ("service", EntityLabel::Resource),
-    ("project", EntityLabel::Resource),
-    ("repo", EntityLabel::Resource),
-    ("repository", EntityLabel::Resource),
-    ("pipeline", EntityLabel::Resource),
-    ("workflow", EntityLabel::Resource),
-    ("cluster", EntityLabel::Resource),
-    ("bucket", EntityLabel::Resource),
-    ("database", EntityLabel::Resource),
-];
+use crate::text::Span;
 
 /// Labels whose span can take a kind noun after it: names of things. A
 /// person, a date or an amount followed by "file" is not a file's name.
@@ -56,27 +27,6 @@ fn names_a_thing(label: EntityLabel) -> bool {
             | EntityLabel::Org
     )
 }
-
-/// Every boundary rule, in order, over the model's spans of `text`.
-pub fn apply(text: &str, spans: Vec<Span>) -> Vec<Span> {
-    let spans = organisations(text, drop_generic_times(text, trim_edges(text, spans)));
-    let spans = years_in_file_names(text, deictic_dates(text, possessive_days(text, spans)));
-    let spans = split_person_lists(text, split_date_ranges(text, spans));
-    name_before_kind_nouns(text, absorb_kind_nouns(text, spans))
-}
-
-/// Words a span never ends with: prepositions and articles the model ran
-/// on into ("the 22nd in"), and plural nouns for the people of an
-/// organisation ("Oakridge Capital folks").
-const TRAILING_WORDS: &[&str] = &[
-    "in", "on", "at", "for", "to", "of", "with", "and", "or", "the", "a", "an", "folks", "guys",
-    "people",
-];
-
-/// Particles that are an ACTION only with their verb ("warm it up").
-const PARTICLES: &[&str] = &[
-    "up", "out", "off", "down", "over", "back", "in", "on", "away",
-];
 
 /// Drops trailing function words from every span but an ACTION (whose
 /// particle belongs to it: "set up"), and trailing lowercase words from a
@@ -108,12 +58,6 @@ pub fn trim_edges(text: &str, spans: Vec<Span>) -> Vec<Span> {
         .collect()
 }
 
-/// Words that name a unit or a moment of time without fixing one.
-const GENERIC_TIME_WORDS: &[&str] = &[
-    "time", "times", "day", "days", "date", "dates", "hour", "hours", "week", "month", "year",
-    "moment", "period", "slot", "of", "the", "a",
-];
-
 /// Drops a DATETIME span made only of generic time words ("what time",
 /// "the time of day"): the guide labels no noun that names no specific
 /// instance.
@@ -129,16 +73,11 @@ pub fn drop_generic_times(text: &str, spans: Vec<Span>) -> Vec<Span> {
         .collect()
 }
 
-/// Words that are a date by themselves, and the parts of a day that may
-/// follow them ("tomorrow morning").
-const DEICTIC_DATES: &[&str] = &["today", "tonight", "tomorrow", "tmrw", "yesterday"];
-const PARTS_OF_DAY: &[&str] = &["morning", "afternoon", "evening", "night"];
-
 /// Adds a DATETIME span over a word that is a date by itself ("today",
 /// "tomorrow morning") when no span holds it, and relabels a span of that
 /// word alone.
 pub fn deictic_dates(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
-    let words = super::decode::words(text);
+    let words = crate::text::words(text);
     for (k, &(ws, we)) in words.iter().enumerate() {
         if !DEICTIC_DATES.contains(&text[ws..we].to_lowercase().as_str()) {
             continue;
@@ -170,18 +109,6 @@ pub fn deictic_dates(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
     spans.sort_by_key(|s| s.start);
     spans
 }
-
-/// Days of the week; they, and the deictic dates, can be named in the
-/// possessive ("Monday's sync", "tomorrow's flight").
-const WEEKDAYS: &[&str] = &[
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
 
 /// Splits a span that opens with a day in the possessive into the day, a
 /// DATETIME, and what the day qualifies, with the span's label: "Monday's
@@ -239,46 +166,6 @@ pub fn years_in_file_names(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
     }
     out
 }
-
-/// Last words that make a name an organisation's ("Holloway Lettings",
-/// "Kestrel Design", "Acme Corp").
-const ORG_SUFFIXES: &[&str] = &[
-    "inc",
-    "inc.",
-    "ltd",
-    "ltd.",
-    "llc",
-    "corp",
-    "corp.",
-    "gmbh",
-    "plc",
-    "co",
-    "co.",
-    "lettings",
-    "capital",
-    "bank",
-    "partners",
-    "holdings",
-    "group",
-    "labs",
-    "studio",
-    "studios",
-    "design",
-    "consulting",
-    "solutions",
-    "systems",
-    "technologies",
-    "properties",
-    "realty",
-    "insurance",
-    "energy",
-    "airlines",
-    "motors",
-    "foods",
-    "logistics",
-    "ventures",
-    "associates",
-];
 
 /// A PERSON span of several words whose last word is an organisation's
 /// suffix is an ORG.
@@ -375,14 +262,6 @@ pub fn split_person_lists(text: &str, spans: Vec<Span>) -> Vec<Span> {
     out
 }
 
-/// Words that end a name read backwards from its kind noun: "the Legal
-/// folder" is `Legal folder`, "into backup folder" is `backup folder`.
-const NAME_STOPS: &[&str] = &[
-    "the", "a", "an", "my", "our", "your", "his", "her", "their", "its", "this", "that", "these",
-    "those", "to", "into", "in", "from", "of", "on", "at", "for", "with", "and", "or", "all", "it",
-    "them", "new", "same", "which", "whole", "entire",
-];
-
 /// Whether a word looks like part of a name: a capital, a digit or a hyphen.
 fn name_like(word: &str) -> bool {
     word.chars()
@@ -396,7 +275,7 @@ fn name_like(word: &str) -> bool {
 /// punctuation or another span; a name the model did not tag at all needs
 /// a capital, a digit or a hyphen.
 pub fn name_before_kind_nouns(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
-    let words = super::decode::words(text);
+    let words = crate::text::words(text);
     for (k, &(ws, we)) in words.iter().enumerate() {
         let Some(&(_, kind)) = KIND_NOUNS
             .iter()
@@ -414,7 +293,7 @@ pub fn name_before_kind_nouns(text: &str, mut spans: Vec<Span>) -> Vec<Span> {
             let gap = &text[pe..words[first].0];
             let word = &text[ps..pe];
             if gap != " "
-                || NAME_STOPS.contains(&word.to_lowercase().as_str())
+                || stops_a_name(&word.to_lowercase())
                 || spans.iter().any(|s| s.start < pe && ps < s.end)
             {
                 break;
@@ -483,7 +362,7 @@ fn identifier_like(s: &str) -> bool {
 /// the record noun right before them ("trip ZP3N6D") and drop a leading
 /// reference marker ("ref CR-771204" is `CR-771204`).
 pub fn record_nouns<T>(text: &str, mut spans: Vec<(Span, T)>) -> Vec<(Span, T)> {
-    let words = super::decode::words(text);
+    let words = crate::text::words(text);
     for i in 0..spans.len() {
         if spans[i].0.label != EntityLabel::Resource {
             continue;

@@ -1,7 +1,9 @@
 //! Pure decoding of model outputs: softmax, BIO tags to entity spans (with
 //! spans widened to whole words), and speech-act probabilities.
 
+use super::lexicon::{DETERMINERS, TIME_PREPOSITIONS};
 use crate::intent::EntityLabel;
+use crate::text::{Span, words};
 
 /// One BIO tag of the NER head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,19 +51,6 @@ pub fn argmax(values: &[f32]) -> (usize, f32) {
         })
 }
 
-/// An entity span in byte offsets of the decoded text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Span {
-    /// Entity label.
-    pub label: EntityLabel,
-    /// Start byte.
-    pub start: usize,
-    /// End byte (exclusive).
-    pub end: usize,
-    /// Mean tag probability over the span's tokens.
-    pub score: f32,
-}
-
 /// A span over the first occurrence of `needle` in `text` (tests).
 #[cfg(test)]
 pub(crate) fn span_over(text: &str, needle: &str, label: EntityLabel) -> Span {
@@ -83,54 +72,6 @@ pub(crate) fn span_texts(text: &str, spans: &[Span]) -> Vec<(EntityLabel, String
         .iter()
         .map(|s| (s.label, text[s.start..s.end].to_string()))
         .collect()
-}
-
-/// Characters trimmed from the ends of a word: punctuation that ends a
-/// sentence or wraps a phrase, never part of an entity.
-const LEADING: &[char] = &['"', '\'', '(', '[', '{', '“', '‘', '«', '¿', '¡'];
-const TRAILING: &[char] = &[
-    '.', ',', ';', ':', '!', '?', '"', '\'', ')', ']', '}', '”', '’', '»', '…',
-];
-
-/// The words of `text` (whitespace-separated, wrapping punctuation and a
-/// possessive `'s` trimmed), as byte ranges.
-pub fn words(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = None;
-    let push = |s: usize, e: usize, out: &mut Vec<(usize, usize)>| {
-        let w = &text[s..e];
-        let lead = w.len() - w.trim_start_matches(LEADING).len();
-        let mut core = &w[lead..];
-        loop {
-            let before = core.len();
-            core = core.trim_end_matches(TRAILING);
-            for poss in ["'s", "’s"] {
-                if core.len() > poss.len() + 1 && core.ends_with(poss) {
-                    core = &core[..core.len() - poss.len()];
-                }
-            }
-            if core.len() == before {
-                break;
-            }
-        }
-        if !core.is_empty() {
-            out.push((s + lead, s + lead + core.len()));
-        }
-    };
-    for (i, c) in text.char_indices() {
-        match (c.is_whitespace(), start) {
-            (true, Some(s)) => {
-                push(s, i, &mut out);
-                start = None;
-            }
-            (false, None) => start = Some(i),
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        push(s, text.len(), &mut out);
-    }
-    out
 }
 
 /// Decodes per-token BIO logits into entity spans, word by word: a word
@@ -202,32 +143,6 @@ pub fn decode_entities(
         .map(|s| without_determiner(text, s.finish()))
         .collect()
 }
-
-/// Determiners and possessives an entity span never starts with
-/// (`fixtures/ANNOTATION.md`): "the 22nd" is `22nd`, "my Visa card" is
-/// `Visa card`.
-const DETERMINERS: &[&str] = &[
-    "the", "a", "an", "my", "our", "your", "his", "her", "their", "its",
-];
-
-/// Prepositions a date or time span never starts with: "on Monday" is
-/// `Monday`, "by next Thursday" is `next Thursday`. "in" goes only before a
-/// name or a determiner ("in September"), not before a count ("in two
-/// weeks" is a date of its own).
-const TIME_PREPOSITIONS: &[&str] = &[
-    "on",
-    "by",
-    "before",
-    "after",
-    "until",
-    "till",
-    "since",
-    "from",
-    "at",
-    "during",
-    "starting",
-    "beginning",
-];
 
 /// `span` without a leading determiner word (or, for a date, a leading
 /// preposition, then a determiner), when a word remains.
@@ -571,13 +486,6 @@ mod tests {
         let spans = decode_entities(text, &offsets, &logits, &tags());
         assert_eq!(spans.len(), 1);
         assert_eq!(&text[spans[0].start..spans[0].end], "Quarrystone Logistics");
-    }
-
-    #[test]
-    fn words_drop_wrapping_punctuation_and_possessives() {
-        let text = "(Linnea Berg's) \"v2.14.0\", $84,000.";
-        let got: Vec<&str> = words(text).into_iter().map(|(s, e)| &text[s..e]).collect();
-        assert_eq!(got, vec!["Linnea", "Berg", "v2.14.0", "$84,000"]);
     }
 
     #[test]

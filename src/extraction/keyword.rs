@@ -4,125 +4,13 @@
 //! keyword-overlap baseline of `telos eval`, and the test double that lets
 //! everything above [`Encoder`](super::Encoder) run without ONNX Runtime.
 
-use super::decode::Span;
+use super::lexicon::{KEYWORD_VERBS, QUESTION_STARTS, STOPWORDS};
 use super::runtime::Calibration;
 use super::{BoxFuture, Encoded, Encoder, EncoderMeta, ExtractionError};
 use crate::intent::EntityLabel;
+use crate::text::Span;
 
 const DIM: usize = 512;
-
-const STOPWORDS: &[&str] = &[
-    "a",
-    "an",
-    "the",
-    "to",
-    "of",
-    "for",
-    "and",
-    "or",
-    "in",
-    "on",
-    "at",
-    "by",
-    "with",
-    "from",
-    "my",
-    "me",
-    "i",
-    "you",
-    "your",
-    "it",
-    "is",
-    "are",
-    "be",
-    "this",
-    "that",
-    "please",
-    "can",
-    "could",
-    "would",
-    "will",
-    "do",
-    "does",
-    "all",
-    "any",
-    "some",
-    "our",
-    "we",
-    "us",
-    "as",
-    "if",
-    "so",
-    "then",
-    "also",
-    "into",
-    "about",
-    "what",
-    "which",
-    "who",
-    "when",
-    "how",
-    "parameters",
-];
-
-const VERBS: &[&str] = &[
-    "send",
-    "book",
-    "pay",
-    "email",
-    "create",
-    "delete",
-    "cancel",
-    "reschedule",
-    "move",
-    "share",
-    "post",
-    "message",
-    "transfer",
-    "schedule",
-    "invite",
-    "add",
-    "remove",
-    "update",
-    "set",
-    "turn",
-    "lock",
-    "unlock",
-    "reply",
-    "forward",
-    "upload",
-    "order",
-    "buy",
-    "return",
-    "deploy",
-    "restart",
-    "assign",
-    "close",
-    "open",
-    "show",
-    "list",
-    "find",
-    "check",
-    "get",
-    "tell",
-    "let",
-    "follow",
-    "do",
-    "rename",
-    "copy",
-    "change",
-    "reset",
-    "archive",
-    "text",
-    "call",
-    "scale",
-    "rollback",
-];
-
-const QUESTION_STARTS: &[&str] = &[
-    "what", "which", "who", "when", "where", "how", "is", "are", "do", "does", "did", "show",
-    "list", "find", "check", "any", "can", "tell",
-];
 
 fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.split(|c: char| !c.is_alphanumeric())
@@ -197,7 +85,7 @@ impl KeywordEncoder {
             [0.05, 0.9, 0.05]
         };
         let spans = words(text)
-            .filter(|(_, w)| VERBS.contains(&w.to_lowercase().as_str()))
+            .filter(|(_, w)| KEYWORD_VERBS.contains(&w.to_lowercase().as_str()))
             .map(|(start, w)| Span {
                 label: EntityLabel::Action,
                 start,

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::runtime::Calibration;
-use crate::catalog::{Catalog, Entry, identifier_words};
+use crate::catalog::{Catalog, Entry, identifier_words, parameter_labels, resource_type};
 use crate::intent::{
     Action, Entity, EntityLabel, Evaluation, Object, Resource, SpeechAct, ToolGrant, ToolRole,
 };
@@ -169,163 +169,6 @@ pub fn match_clause(
     out
 }
 
-/// Entity labels that can fill a parameter, from its name, `format`, type
-/// and description; the first label is preferred.
-pub fn parameter_labels(name: &str, schema: Option<&Value>) -> Vec<EntityLabel> {
-    use EntityLabel::*;
-    let words = identifier_words(name);
-    let has = |w: &[&str]| words.split(' ').any(|x| w.contains(&x));
-    // `file_id`, `booking_reference`, `order_number`: an identifier, which a
-    // request can only fix with an identifier-shaped value.
-    let last = words.rsplit(' ').next().unwrap_or("");
-    if [
-        "id",
-        "ids",
-        "uuid",
-        "key",
-        "ref",
-        "reference",
-        "number",
-        "no",
-    ]
-    .contains(&last)
-        && !has(&["email", "phone", "url", "iban"])
-    {
-        return vec![Resource];
-    }
-    // An array parameter is described by its items.
-    let schema = schema.map(|s| {
-        s.get("items")
-            .filter(|_| s.get("type").and_then(Value::as_str) == Some("array"))
-            .unwrap_or(s)
-    });
-    let format = schema
-        .and_then(|s| s.get("format"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    match format {
-        "email" | "idn-email" => return vec![Email],
-        "uri" | "url" | "iri" | "uri-reference" => return vec![Url],
-        "date" | "date-time" | "time" => return vec![Datetime],
-        _ => {}
-    }
-    if has(&["email", "emails"]) {
-        vec![Email]
-    } else if has(&["phone", "mobile", "sms"]) {
-        vec![Phone]
-    } else if has(&["url", "link", "uri", "website", "webhook"]) {
-        vec![Url]
-    } else if has(&["iban", "account", "card", "source", "beneficiary"]) {
-        vec![Account, Person]
-    } else if has(&[
-        "amount", "price", "total", "budget", "cost", "sum", "payment", "fee",
-    ]) {
-        vec![Money, Quantity]
-    } else if has(&[
-        "date",
-        "time",
-        "when",
-        "start",
-        "end",
-        "deadline",
-        "due",
-        "until",
-        "at",
-        "departure",
-        "return",
-        "checkin",
-        "checkout",
-        "schedule",
-        "day",
-    ]) {
-        vec![Datetime]
-    } else if has(&[
-        "to",
-        "recipient",
-        "recipients",
-        "attendees",
-        "attendee",
-        "invitees",
-        "assignee",
-        "user",
-        "member",
-        "payee",
-        "cc",
-        "bcc",
-        "contact",
-        "owner",
-        "person",
-        "name",
-        "with",
-    ]) {
-        vec![Email, Person, Phone, Account]
-    } else if has(&[
-        "destination",
-        "origin",
-        "city",
-        "location",
-        "address",
-        "from",
-        "place",
-        "region",
-        "airport",
-        "venue",
-        "country",
-    ]) {
-        vec![Location]
-    } else if has(&[
-        "file",
-        "path",
-        "document",
-        "doc",
-        "folder",
-        "filename",
-        "attachment",
-    ]) {
-        vec![File]
-    } else if has(&["channel", "group", "thread", "room", "list"]) {
-        vec![Channel]
-    } else if has(&[
-        "quantity",
-        "count",
-        "nights",
-        "replicas",
-        "guests",
-        "passengers",
-        "qty",
-        "number",
-    ]) {
-        vec![Quantity]
-    } else if has(&["product", "item", "sku", "items"]) {
-        vec![Product]
-    } else if has(&[
-        "company",
-        "organization",
-        "organisation",
-        "org",
-        "vendor",
-        "merchant",
-    ]) {
-        vec![Org]
-    } else if has(&[
-        "id",
-        "ticket",
-        "order",
-        "invoice",
-        "issue",
-        "booking",
-        "reference",
-        "ref",
-        "service",
-        "repo",
-        "event",
-    ]) {
-        vec![Resource]
-    } else {
-        vec![]
-    }
-}
-
 /// Fills the entry's parameters from the clause's entities: each parameter
 /// takes the first unused entity of its most preferred label. Returns
 /// `(parameter, entity index)` pairs in parameter order.
@@ -359,17 +202,6 @@ pub fn fill_parameters(entry: &Entry, entities: &[(usize, &Entity)]) -> Vec<(Str
         }
     }
     out
-}
-
-/// The resource type of a tool: the last word of its name when the name
-/// has a verb and an object (`send_email` → `email`), else `tool`.
-pub fn resource_type(name: &str) -> String {
-    let words = identifier_words(name);
-    let parts: Vec<&str> = words.split(' ').collect();
-    match parts.as_slice() {
-        [_, .., last] => (*last).to_string(),
-        _ => "tool".into(),
-    }
 }
 
 /// Builds the AuthZEN evaluation of a granted tool.
@@ -616,31 +448,5 @@ mod tests {
         assert_eq!(props["recipient"], "Ana");
         assert!(!props.contains_key("memo"));
         assert_eq!(ev.resource.id, "Ana");
-    }
-
-    #[test]
-    fn parameter_labels_follow_formats_and_names() {
-        assert_eq!(
-            parameter_labels("to", Some(&json!({"format": "email"}))),
-            vec![EntityLabel::Email]
-        );
-        assert_eq!(
-            parameter_labels("departureDate", None),
-            vec![EntityLabel::Datetime]
-        );
-        assert_eq!(
-            parameter_labels("file_id", None),
-            vec![EntityLabel::Resource]
-        );
-        let list = json!({"type": "array", "items": {"type": "string", "format": "email"}});
-        assert_eq!(
-            parameter_labels("recipients", Some(&list)),
-            vec![EntityLabel::Email]
-        );
-        assert_eq!(
-            parameter_labels("destination_city", None),
-            vec![EntityLabel::Location]
-        );
-        assert!(parameter_labels("verbose", None).is_empty());
     }
 }

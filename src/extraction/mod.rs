@@ -1,18 +1,39 @@
-//! Natural language → intent, in the five steps of the design: segment the
-//! request into clauses, read each clause's speech act, tag actions and
-//! their objects (model spans merged with shape validators), match each
-//! clause against the catalog with the trained relevance model, and build
-//! one AuthZEN quad per requested action.
+//! Natural language → intent, as a pipeline of the design's steps; each
+//! step is one function handing a named value to the next (see
+//! [`Extractor::extract_detailed`]):
 //!
-//! Only this module touches `ort` and `tokenizers`. The model sits behind
-//! the [`Encoder`] trait so everything above it can be tested without one.
+//! 1. **Segment** ([`segment`]): the request is cut into segments at lines,
+//!    list items, sentences and sequencing connectives, and the model reads
+//!    each segment once ([`Encoded`]: embedding, entity spans, speech acts).
+//! 2. **Requested actions** ([`actions`]): a segment's ACTION spans, less
+//!    participles and the verbs of a message it carries, cut it into
+//!    clauses at a second action after a connector.
+//! 3. **Objects**: the span passes ([`passes`], one ordered table) redraw
+//!    the model's spans on the guide's boundaries and merge the shape
+//!    validators' values ([`crate::text::find_shaped`]) into the entities.
+//! 4. **Speech act**: each clause is encoded (pooled inside its segment,
+//!    or on its own) and its act read; a clause with no verb among clauses
+//!    with one, or whose verbs are negated, asks for nothing.
+//! 5. **Matching** ([`matching`]): each clause against the catalog with
+//!    the trained relevance model.
+//! 6. **Quads**: one AuthZEN evaluation per requested tool, its parameters
+//!    filled from the clause's entities, and the intent.
+//!
+//! The word lists all steps read are in [`lexicon`]. Only the ONNX glue
+//! ([`onnx`], with [`runtime`], [`batcher`] and [`tokenize`]) touches `ort`
+//! and `tokenizers`; the model sits behind the [`Encoder`] trait so
+//! everything above it can be tested without one.
 
 pub mod actions;
 pub mod batcher;
 pub mod boundaries;
+mod clauses;
 pub mod decode;
 pub mod keyword;
+pub mod lexicon;
 pub mod matching;
+pub mod onnx;
+pub mod passes;
 pub mod pool;
 pub mod runtime;
 pub mod segment;
@@ -20,20 +41,24 @@ pub mod tokenize;
 pub mod validators;
 
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::intent::{
-    Clause, Entity, EntityLabel, EntitySource, Intent, ModelInfo, OpenEnded, OpenEndedPolicy,
-    SpeechAct, Subject, ToolGrant, ToolRole,
+    Clause, Entity, EntityLabel, Intent, ModelInfo, OpenEnded, OpenEndedPolicy, SpeechAct, Subject,
+    ToolGrant, ToolRole,
 };
-use batcher::{BatchLimits, Batcher};
-use decode::{Span, Tag, argmax, decode_entities, softmax};
+use crate::text::Span;
+use clauses::{
+    action_cuts, antecedent_object, char_offset, delegation_source, merge_grants, negated,
+    to_entities,
+};
+use decode::argmax;
 pub use matching::MatchThresholds;
-use runtime::{Calibration, ModelFiles, SessionOptions, spawn_model_thread};
-use tokenize::TextTokenizer;
+pub use onnx::{EncoderOptions, OnnxEncoder};
+use runtime::Calibration;
+use validators::Origin;
 
 /// Errors of extraction.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -106,125 +131,6 @@ pub trait Encoder: Send + Sync {
     }
 }
 
-/// Runtime options of the ONNX encoder.
-#[derive(Debug, Clone, Copy)]
-pub struct EncoderOptions {
-    /// ONNX intra-op threads.
-    pub intra_threads: usize,
-    /// Batching limits.
-    pub batch: BatchLimits,
-}
-
-/// The ONNX multi-head encoder: tokenizer, batching queue, model thread.
-pub struct OnnxEncoder {
-    tokenizer: TextTokenizer,
-    batcher: Batcher,
-    tags: Vec<Tag>,
-    act_order: [usize; 3],
-    meta: EncoderMeta,
-}
-
-impl OnnxEncoder {
-    /// Loads a model directory, checks it, warms it up with a full batch
-    /// and starts its thread. Must run inside a tokio runtime.
-    pub fn load(dir: &Path, opts: EncoderOptions) -> Result<Self, ExtractionError> {
-        let files = ModelFiles::open(dir)?;
-        let tags = files
-            .config
-            .ner_labels
-            .iter()
-            .map(|t| {
-                Tag::parse(t).ok_or_else(|| ExtractionError::Load {
-                    path: dir.join("config.json").display().to_string(),
-                    reason: format!("unknown NER tag `{t}`"),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut act_order = [0usize; 3];
-        for (slot, act) in act_order.iter_mut().zip(SpeechAct::ALL) {
-            *slot = files
-                .config
-                .speech_acts
-                .iter()
-                .position(|a| a == act.as_str())
-                .ok_or_else(|| ExtractionError::Load {
-                    path: dir.join("config.json").display().to_string(),
-                    reason: format!("speech act `{}` missing", act.as_str()),
-                })?;
-        }
-        let tokenizer = TextTokenizer::from_file(&files.tokenizer, files.config.max_tokens)?;
-        let model = spawn_model_thread(
-            &files,
-            SessionOptions {
-                intra_threads: opts.intra_threads,
-            },
-            opts.batch.max_batch,
-        )?;
-        let batcher = Batcher::start(opts.batch, model);
-        Ok(Self {
-            tokenizer,
-            batcher,
-            tags,
-            act_order,
-            meta: EncoderMeta {
-                name: files.config.name.clone(),
-                sha256: files.sha256.clone(),
-                calibration: files.config.relevance,
-            },
-        })
-    }
-}
-
-impl Encoder for OnnxEncoder {
-    fn encode<'a>(
-        &'a self,
-        texts: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
-        Box::pin(async move {
-            let tokenized = texts
-                .iter()
-                .map(|t| self.tokenizer.tokenize(t))
-                .collect::<Result<Vec<_>, _>>()?;
-            let raw = self
-                .batcher
-                .infer(tokenized.iter().map(|t| t.ids.clone()).collect())
-                .await?;
-            Ok(raw
-                .into_iter()
-                .zip(tokenized)
-                .zip(texts)
-                .map(|((out, tok), text)| {
-                    let probs = softmax(&out.act_logits);
-                    let acts = self.act_order.map(|i| probs.get(i).copied().unwrap_or(0.0));
-                    let spans = decode_entities(text, &tok.offsets, &out.ner_logits, &self.tags);
-                    let tokens = out.tokens.and_then(|t| {
-                        let per_token = t
-                            .act_logits
-                            .chunks(t.acts.max(1))
-                            .map(|row| self.act_order.map(|i| row.get(i).copied().unwrap_or(0.0)))
-                            .collect();
-                        pool::TokenPool::new(tok.offsets, t.dim, t.states, per_token)
-                    });
-                    Encoded {
-                        spans,
-                        embedding: out.embedding,
-                        acts,
-                        tokens,
-                    }
-                })
-                .collect())
-        })
-    }
-
-    fn meta(&self) -> &EncoderMeta {
-        &self.meta
-    }
-
-    fn queue_depth(&self) -> usize {
-        self.batcher.depth()
-    }
-}
-
 /// Extraction settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ExtractionConfig {
@@ -261,76 +167,6 @@ pub struct Extractor {
     encoder: Arc<dyn Encoder>,
     config: ExtractionConfig,
 }
-
-/// Words after which a second action verb starts a new clause.
-const CONNECTORS: &[&str] = &[
-    "and", ",", "&", "+", "plus", "also", "then", "and also", "and then", "or",
-];
-
-/// Verbs that close a delegation's source ("what the email says"), longest
-/// first.
-const DELEGATION_VERBS: &[&str] = &[
-    "asks you to do",
-    "says to do",
-    "wants done",
-    "asks for",
-    "tells you",
-    "tells me",
-    "asks",
-    "says",
-    "wants",
-    "requests",
-    "tells",
-    "lists",
-    "describes",
-    "mentions",
-    "instructs",
-    "requires",
-    "suggests",
-];
-
-/// Nouns that name data an agent reads; a delegation's source starts there.
-const DATA_NOUNS: &[&str] = &[
-    "email",
-    "emails",
-    "mail",
-    "message",
-    "messages",
-    "note",
-    "notes",
-    "doc",
-    "docs",
-    "document",
-    "file",
-    "page",
-    "ticket",
-    "checklist",
-    "list",
-    "instructions",
-    "pdf",
-    "sheet",
-    "spreadsheet",
-    "text",
-    "sms",
-    "thread",
-    "comment",
-    "issue",
-    "card",
-    "memo",
-    "letter",
-    "readme",
-    "wiki",
-    "site",
-    "website",
-    "link",
-    "post",
-    "chat",
-    "dm",
-    "voicemail",
-    "tasks",
-    "steps",
-    "todo",
-];
 
 impl Extractor {
     /// An extractor over `encoder`.
@@ -385,7 +221,8 @@ impl Extractor {
     }
 
     /// Extracts the intent, and the best cosine of every catalog entry to
-    /// any clause (what the drift rules use to call a read related).
+    /// any clause (what the drift rules use to call a read related): the
+    /// pipeline of the module documentation, one call per step.
     #[tracing::instrument(skip_all, fields(prompt_bytes = prompt.len(), entries = catalog.entries.len()))]
     pub async fn extract_detailed(
         &self,
@@ -394,6 +231,32 @@ impl Extractor {
         catalog: &Catalog,
         embeddings: &CatalogEmbeddings,
     ) -> Result<Extraction, ExtractionError> {
+        self.check(prompt, catalog, embeddings)?;
+        let segments = self.segment(prompt).await?;
+        let split = requested_actions(prompt, &segments, self.config.max_clauses);
+        let entities = objects(prompt, split.model_spans, split.shaped);
+        let encoded = self
+            .encode_clauses(prompt, segments, &split.clauses, &entities)
+            .await?;
+        let entities = to_entities(prompt, entities);
+        let read = speech_acts(prompt, &split.clauses, &encoded, &entities);
+        let matched = self.match_clauses(&read, &encoded, catalog, embeddings);
+        let entry_scores = entry_scores(&encoded, embeddings);
+        let intent = self.quads(subject, read, matched, entities, catalog);
+        Ok(Extraction {
+            intent,
+            entry_scores,
+        })
+    }
+
+    /// Refuses a prompt with no words and embeddings that are not this
+    /// catalog's under this model.
+    fn check(
+        &self,
+        prompt: &str,
+        catalog: &Catalog,
+        embeddings: &CatalogEmbeddings,
+    ) -> Result<(), ExtractionError> {
         if !prompt.chars().any(char::is_alphanumeric) {
             return Err(ExtractionError::EmptyPrompt);
         }
@@ -407,83 +270,49 @@ impl Extractor {
                 catalog.entries.len()
             )));
         }
-        let mut segments = segment::segment(prompt);
-        if segments.is_empty() {
-            segments.push((0, prompt.len()));
+        Ok(())
+    }
+
+    /// Step 1: the segments of the request, each read by the model.
+    async fn segment(&self, prompt: &str) -> Result<Segments, ExtractionError> {
+        let mut ranges = segment::segment(prompt);
+        if ranges.is_empty() {
+            ranges.push((0, prompt.len()));
         }
-        segments.truncate(self.config.max_clauses);
-        let texts: Vec<String> = segments
+        ranges.truncate(self.config.max_clauses);
+        let texts: Vec<String> = ranges
             .iter()
             .map(|&(s, e)| prompt[s..e].to_string())
             .collect();
-        let first = self.encoder.encode(&texts).await?;
+        let encoded = self.encoder.encode(&texts).await?;
+        Ok(Segments { ranges, encoded })
+    }
 
-        // Model spans in prompt byte offsets, and clauses split at a second
-        // requested action that follows a connector.
-        let mut model_spans: Vec<Span> = Vec::new();
-        let mut clauses: Vec<ClauseRange> = Vec::new();
-        let shaped = validators::find_shaped(prompt);
-        for (k, (&(seg_start, seg_end), enc)) in segments.iter().zip(&first).enumerate() {
-            let spans: Vec<Span> = enc
-                .spans
-                .iter()
-                .map(|s| Span {
-                    start: s.start + seg_start,
-                    end: s.end + seg_start,
-                    ..s.clone()
-                })
-                .collect();
-            let payload = actions::payload(prompt, (seg_start, seg_end), &spans, &shaped);
-            let spans = actions::requested_actions(prompt, (seg_start, seg_end), payload, spans);
-            let cuts = action_cuts(prompt, seg_start, &spans);
-            let mut start = seg_start;
-            for (end, next) in cuts.into_iter().chain(std::iter::once((seg_end, seg_end))) {
-                let head_end = payload
-                    .map(|(p, _)| p)
-                    .filter(|&p| start < p && p < end)
-                    .unwrap_or(end);
-                clauses.push(ClauseRange {
-                    start,
-                    end,
-                    segment: k,
-                    whole: start == seg_start && end == seg_end && head_end == end,
-                    head_end,
-                });
-                start = next;
-            }
-            model_spans.extend(spans);
-        }
-        clauses.truncate(self.config.max_clauses);
-        let merged = boundaries::record_nouns(
-            prompt,
-            validators::merge(
-                boundaries::apply(prompt, validators::relabel_identifiers(prompt, model_spans)),
-                shaped,
-            ),
-        );
-        // A clause that is not its whole segment (split, or matched on its
-        // head only) is pooled inside its segment when the model has
-        // per-token outputs, else it is encoded on its own in a second pass.
-        // A pooled clause that says "it" or "them" without naming an object
-        // also pools the object it refers to, so the verb is matched
-        // against what it acts on.
-        let pooled: Vec<Option<Encoded>> = clauses
+    /// Step 4, first half: one encoding per clause. A clause that is not
+    /// its whole segment (split, or matched on its head only) is pooled
+    /// inside its segment when the model has per-token outputs, else it is
+    /// encoded on its own in a second pass. A pooled clause that says "it"
+    /// or "them" without naming an object also pools the object it refers
+    /// to, so the verb is matched against what it acts on.
+    async fn encode_clauses(
+        &self,
+        prompt: &str,
+        segments: Segments,
+        clauses: &[ClauseRange],
+        spans: &[(Span, Origin)],
+    ) -> Result<Vec<ClauseEncoding>, ExtractionError> {
+        let Segments { ranges, encoded } = segments;
+        let pooled: Vec<Option<ClauseEncoding>> = clauses
             .iter()
             .map(|c| {
-                let seg_start = segments[c.segment].0;
-                let pool = first[c.segment].tokens.as_ref().filter(|_| !c.whole)?;
-                let mut ranges = vec![(c.start - seg_start, c.head_end - seg_start)];
-                if let Some(a) = antecedent_object(prompt, &merged, seg_start, c.start, c.head_end)
-                {
-                    ranges.push((a.0 - seg_start, a.1 - seg_start));
+                let seg_start = ranges[c.segment].0;
+                let pool = encoded[c.segment].tokens.as_ref().filter(|_| !c.whole)?;
+                let mut pooled = vec![(c.start - seg_start, c.head_end - seg_start)];
+                if let Some(a) = antecedent_object(prompt, spans, seg_start, c.start, c.head_end) {
+                    pooled.push((a.0 - seg_start, a.1 - seg_start));
                 }
-                let (embedding, acts) = pool.ranges(&ranges)?;
-                Some(Encoded {
-                    embedding,
-                    spans: Vec::new(),
-                    acts,
-                    tokens: None,
-                })
+                let (embedding, acts) = pool.ranges(&pooled)?;
+                Some(ClauseEncoding { embedding, acts })
             })
             .collect();
         let second_texts: Vec<String> = clauses
@@ -497,71 +326,68 @@ impl Extractor {
         } else {
             self.encoder.encode(&second_texts).await?
         };
-        let mut second_iter = second.iter();
-        let clause_encodings: Vec<&Encoded> = clauses
+        let mut whole: Vec<Option<Encoded>> = encoded.into_iter().map(Some).collect();
+        let mut second = second.into_iter();
+        clauses
             .iter()
-            .zip(&pooled)
+            .zip(pooled)
             .map(|(c, p)| match (c.whole, p) {
-                (true, _) => first.get(c.segment),
+                (true, _) => whole
+                    .get_mut(c.segment)
+                    .and_then(Option::take)
+                    .map(ClauseEncoding::from),
                 (false, Some(p)) => Some(p),
-                (false, None) => second_iter.next(),
+                (false, None) => second.next().map(ClauseEncoding::from),
             })
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| ExtractionError::Runtime("missing clause encoding".into()))?;
+            .ok_or_else(|| ExtractionError::Runtime("missing clause encoding".into()))
+    }
 
-        let entities = to_entities(prompt, merged);
-        let meta = self.encoder.meta();
-        let mut out_clauses = Vec::with_capacity(clauses.len());
+    /// Step 5: the grants of each clause.
+    fn match_clauses(
+        &self,
+        read: &[ReadClause],
+        encoded: &[ClauseEncoding],
+        catalog: &Catalog,
+        embeddings: &CatalogEmbeddings,
+    ) -> Vec<Vec<ToolGrant>> {
+        let calibration = self.encoder.meta().calibration;
+        read.iter()
+            .zip(encoded)
+            .enumerate()
+            .map(|(i, (clause, enc))| {
+                let query = matching::ClauseQuery {
+                    index: i,
+                    act: clause.act,
+                    embedding: &enc.embedding,
+                    verbs: &clause.verbs,
+                };
+                matching::match_clause(
+                    query,
+                    catalog,
+                    &embeddings.vectors,
+                    calibration,
+                    self.config.thresholds,
+                )
+            })
+            .collect()
+    }
+
+    /// Step 6: one AuthZEN evaluation per requested tool, the open-ended
+    /// source of the first delegating clause, and the intent.
+    fn quads(
+        &self,
+        subject: Subject,
+        read: Vec<ReadClause>,
+        matched: Vec<Vec<ToolGrant>>,
+        entities: Vec<Entity>,
+        catalog: &Catalog,
+    ) -> Intent {
+        let mut clauses = Vec::with_capacity(read.len());
         let mut grants: Vec<ToolGrant> = Vec::new();
         let mut evaluations = Vec::new();
         let mut open_ended = None;
-        let any_action = entities.iter().any(|en| en.label == EntityLabel::Action);
-        for (i, (c, enc)) in clauses.iter().zip(&clause_encodings).enumerate() {
-            let (s, e) = (c.start, c.end);
-            let (act_idx, act_p) = argmax(&enc.acts);
-            let (cs, ce) = (char_offset(prompt, s), char_offset(prompt, e));
-            let text = prompt[s..e].to_string();
-            let clause_entities: Vec<usize> = entities
-                .iter()
-                .enumerate()
-                .filter(|(_, en)| en.start >= cs && en.end <= ce)
-                .map(|(k, _)| k)
-                .collect();
-            let actions: Vec<&Entity> = clause_entities
-                .iter()
-                .map(|&k| &entities[k])
-                .filter(|en| en.label == EntityLabel::Action)
-                .collect();
-            let read = SpeechAct::ALL[act_idx];
-            // A clause with no requested verb, in a request whose other
-            // clauses have one ("… to the 5th. booking K7RZPQ"), is context
-            // for them, not a request of its own.
-            let context = clauses.len() > 1 && any_action && actions.is_empty();
-            let act = if read == SpeechAct::Action && (context || negated(&text, cs, &actions)) {
-                SpeechAct::Question
-            } else {
-                read
-            };
-            let verbs: Vec<String> = actions
-                .iter()
-                .filter_map(|a| {
-                    let &(s, e) = decode::words(&a.text).first()?;
-                    Some(a.text[s..e].to_lowercase())
-                })
-                .collect();
-            let query = matching::ClauseQuery {
-                index: i,
-                act,
-                embedding: &enc.embedding,
-                verbs: &verbs,
-            };
-            let clause_grants = matching::match_clause(
-                query,
-                catalog,
-                &embeddings.vectors,
-                meta.calibration,
-                self.config.thresholds,
-            );
+        for (i, (clause, clause_grants)) in read.into_iter().zip(matched).enumerate() {
             for g in &clause_grants {
                 if g.role == ToolRole::Requested
                     && let Some(entry) = catalog.get(&g.name)
@@ -569,49 +395,41 @@ impl Extractor {
                     evaluations.push(matching::evaluation(
                         entry,
                         g,
-                        &text,
+                        &clause.text,
                         &entities,
-                        &clause_entities,
+                        &clause.entities,
                     ));
                 }
             }
-            if act == SpeechAct::Delegation && open_ended.is_none() {
+            if clause.act == SpeechAct::Delegation && open_ended.is_none() {
+                let actions: Vec<&Entity> = clause.actions.iter().map(|&k| &entities[k]).collect();
                 open_ended = Some(OpenEnded {
-                    source: delegation_source(&text, &actions, cs),
+                    source: delegation_source(&clause.text, &actions, clause.start),
                     clause: i,
                     enforcement: self.config.open_ended,
                 });
             }
             grants.extend(clause_grants);
-            out_clauses.push(Clause {
-                text,
-                start: cs,
-                end: ce,
-                speech_act: act,
-                score: act_p,
+            clauses.push(Clause {
+                text: clause.text,
+                start: clause.start,
+                end: clause.end,
+                speech_act: clause.act,
+                score: clause.score,
             });
         }
-        let speech_act = out_clauses
+        let speech_act = clauses
             .iter()
             .map(|c| c.speech_act)
             .max()
             .unwrap_or(SpeechAct::Question);
-        let entry_scores = embeddings
-            .vectors
-            .iter()
-            .map(|v| {
-                clause_encodings
-                    .iter()
-                    .map(|c| matching::cosine(&c.embedding, v))
-                    .fold(-1.0f32, f32::max)
-            })
-            .collect();
-        let intent = Intent {
+        let meta = self.encoder.meta();
+        Intent {
             subject,
             evaluations,
             tools: merge_grants(grants),
             entities,
-            clauses: out_clauses,
+            clauses,
             speech_act,
             open_ended,
             model: ModelInfo {
@@ -621,45 +439,188 @@ impl Extractor {
                 read_threshold: self.config.thresholds.read,
                 verb_boost: self.config.thresholds.verb_boost,
             },
-        };
-        Ok(Extraction {
-            intent,
-            entry_scores,
-        })
+        }
     }
 }
 
-/// Words that stand for an object named earlier ("cancel the deploy and
-/// trigger it again").
-const PRONOUNS: &[&str] = &["it", "them", "this", "that", "these", "those"];
+/// The segments of a request and the model's reading of each.
+struct Segments {
+    /// Byte ranges in the prompt.
+    ranges: Vec<(usize, usize)>,
+    /// One encoding per segment.
+    encoded: Vec<Encoded>,
+}
 
-/// The object a pronoun clause refers to: when `[start, end)` holds a
-/// pronoun and no object span of its own, the last object span (resource,
-/// product, file, channel) of its segment that ends before it (bytes).
-fn antecedent_object(
-    prompt: &str,
-    spans: &[(Span, validators::Origin)],
-    seg_start: usize,
+/// The clauses of a request, cut at its requested actions, with the spans
+/// the model and the shape validators found.
+struct Split {
+    /// The clauses, in order.
+    clauses: Vec<ClauseRange>,
+    /// The model's spans (requested actions only) in prompt byte offsets.
+    model_spans: Vec<Span>,
+    /// The shape validators' spans.
+    shaped: Vec<Span>,
+}
+
+/// Step 2: the requested actions of each segment, and the clauses they cut
+/// it into: a segment splits at a second requested action that follows a
+/// connector.
+fn requested_actions(prompt: &str, segments: &Segments, max_clauses: usize) -> Split {
+    let mut model_spans: Vec<Span> = Vec::new();
+    let mut clauses: Vec<ClauseRange> = Vec::new();
+    let shaped = crate::text::find_shaped(prompt);
+    for (k, (&(seg_start, seg_end), enc)) in
+        segments.ranges.iter().zip(&segments.encoded).enumerate()
+    {
+        let spans: Vec<Span> = enc
+            .spans
+            .iter()
+            .map(|s| Span {
+                start: s.start + seg_start,
+                end: s.end + seg_start,
+                ..s.clone()
+            })
+            .collect();
+        let payload = actions::payload(prompt, (seg_start, seg_end), &spans, &shaped);
+        let spans = actions::requested_actions(prompt, (seg_start, seg_end), payload, spans);
+        let cuts = action_cuts(prompt, seg_start, &spans);
+        let mut start = seg_start;
+        for (end, next) in cuts.into_iter().chain(std::iter::once((seg_end, seg_end))) {
+            let head_end = payload
+                .map(|(p, _)| p)
+                .filter(|&p| start < p && p < end)
+                .unwrap_or(end);
+            clauses.push(ClauseRange {
+                start,
+                end,
+                segment: k,
+                whole: start == seg_start && end == seg_end && head_end == end,
+                head_end,
+            });
+            start = next;
+        }
+        model_spans.extend(spans);
+    }
+    clauses.truncate(max_clauses);
+    Split {
+        clauses,
+        model_spans,
+        shaped,
+    }
+}
+
+/// Step 3: the objects: the model's spans through the span passes, the
+/// shaped values merged in.
+fn objects(prompt: &str, model_spans: Vec<Span>, shaped: Vec<Span>) -> Vec<(Span, Origin)> {
+    passes::run(prompt, model_spans, shaped)
+}
+
+/// What the model says about one clause.
+struct ClauseEncoding {
+    /// L2-normalised embedding.
+    embedding: Vec<f32>,
+    /// Speech-act probabilities in [`SpeechAct::ALL`] order.
+    acts: [f32; 3],
+}
+
+impl From<Encoded> for ClauseEncoding {
+    fn from(e: Encoded) -> Self {
+        Self {
+            embedding: e.embedding,
+            acts: e.acts,
+        }
+    }
+}
+
+/// A clause with its speech act read.
+struct ReadClause {
+    /// Its text.
+    text: String,
+    /// Start and end in chars of the prompt.
     start: usize,
     end: usize,
-) -> Option<(usize, usize)> {
-    use EntityLabel::*;
-    let objects = || {
-        spans
-            .iter()
-            .map(|(s, _)| s)
-            .filter(|s| matches!(s.label, Resource | Product | File | Channel))
-    };
-    let has_pronoun = prompt
-        .get(start..end)?
-        .split(|c: char| !c.is_alphanumeric())
-        .any(|w| PRONOUNS.iter().any(|p| w.eq_ignore_ascii_case(p)));
-    if !has_pronoun || objects().any(|s| s.start >= start && s.end <= end) {
-        return None;
-    }
-    objects()
-        .rfind(|s| s.start >= seg_start && s.end <= start)
-        .map(|s| (s.start, s.end))
+    /// Its act, and the probability the model gave the act it read.
+    act: SpeechAct,
+    score: f32,
+    /// Indices of the entities inside it, and of its ACTION entities.
+    entities: Vec<usize>,
+    actions: Vec<usize>,
+    /// The lowercase first words of its ACTION entities.
+    verbs: Vec<String>,
+}
+
+/// Step 4, second half: the speech act of each clause. A clause with no
+/// requested verb, in a request whose other clauses have one ("… to the
+/// 5th. booking K7RZPQ"), is context for them, not a request of its own;
+/// a clause whose verbs are all negated asks for nothing to be done.
+fn speech_acts(
+    prompt: &str,
+    clauses: &[ClauseRange],
+    encoded: &[ClauseEncoding],
+    entities: &[Entity],
+) -> Vec<ReadClause> {
+    let any_action = entities.iter().any(|en| en.label == EntityLabel::Action);
+    clauses
+        .iter()
+        .zip(encoded)
+        .map(|(c, enc)| {
+            let (act_idx, score) = argmax(&enc.acts);
+            let (start, end) = (char_offset(prompt, c.start), char_offset(prompt, c.end));
+            let text = prompt[c.start..c.end].to_string();
+            let inside: Vec<usize> = entities
+                .iter()
+                .enumerate()
+                .filter(|(_, en)| en.start >= start && en.end <= end)
+                .map(|(k, _)| k)
+                .collect();
+            let actions: Vec<usize> = inside
+                .iter()
+                .copied()
+                .filter(|&k| entities[k].label == EntityLabel::Action)
+                .collect();
+            let action_entities: Vec<&Entity> = actions.iter().map(|&k| &entities[k]).collect();
+            let read = SpeechAct::ALL[act_idx];
+            let context = clauses.len() > 1 && any_action && actions.is_empty();
+            let act = if read == SpeechAct::Action
+                && (context || negated(&text, start, &action_entities))
+            {
+                SpeechAct::Question
+            } else {
+                read
+            };
+            let verbs = action_entities
+                .iter()
+                .filter_map(|a| {
+                    let &(s, e) = crate::text::words(&a.text).first()?;
+                    Some(a.text[s..e].to_lowercase())
+                })
+                .collect();
+            ReadClause {
+                text,
+                start,
+                end,
+                act,
+                score,
+                entities: inside,
+                actions,
+                verbs,
+            }
+        })
+        .collect()
+}
+
+/// The best cosine of each catalog entry to any clause.
+fn entry_scores(encoded: &[ClauseEncoding], embeddings: &CatalogEmbeddings) -> Vec<f32> {
+    embeddings
+        .vectors
+        .iter()
+        .map(|v| {
+            encoded
+                .iter()
+                .map(|c| matching::cosine(&c.embedding, v))
+                .fold(-1.0f32, f32::max)
+        })
+        .collect()
 }
 
 /// Where a clause lies in the prompt (bytes).
@@ -684,167 +645,6 @@ pub struct Extraction {
     /// Best cosine similarity of each entry (catalog order) to any clause:
     /// how related a tool is to the request, whether or not it was granted.
     pub entry_scores: Vec<f32>,
-}
-
-/// Where a segment with several ACTION spans splits: for each ACTION after
-/// the first that follows a connector, `(end of the previous clause, start
-/// of the next)` in prompt byte offsets.
-fn action_cuts(prompt: &str, seg_start: usize, spans: &[Span]) -> Vec<(usize, usize)> {
-    let actions: Vec<&Span> = spans
-        .iter()
-        .filter(|s| s.label == EntityLabel::Action)
-        .collect();
-    let mut cuts = Vec::new();
-    let mut floor = seg_start;
-    for pair in actions.windows(2) {
-        let (prev, next) = (pair[0], pair[1]);
-        let between = prompt[prev.end..next.start].trim_end();
-        let lower = between.to_lowercase();
-        let Some(conn) = CONNECTORS
-            .iter()
-            .filter(|c| {
-                // A word connector must stand alone ("and", not "brand");
-                // a punctuation connector needs no boundary ("door, turn").
-                let punctuation = !c.starts_with(|ch: char| ch.is_alphanumeric());
-                lower.ends_with(*c)
-                    && (punctuation
-                        || lower[..lower.len() - c.len()]
-                            .chars()
-                            .next_back()
-                            .is_none_or(|ch| !ch.is_alphanumeric()))
-            })
-            .max_by_key(|c| c.len())
-        else {
-            continue;
-        };
-        let conn_start = prev.end + between.len() - conn.len();
-        let prev_end = prev.end
-            + prompt[prev.end..conn_start]
-                .trim_end_matches([' ', ','])
-                .len();
-        if prev_end > floor {
-            cuts.push((prev_end, next.start));
-            floor = next.start;
-        }
-    }
-    cuts
-}
-
-/// Words that, right before an action verb, say the user does not want it
-/// done ("don't book anything", "never share my location").
-const NEGATORS: &[&str] = &["not", "don't", "dont", "don’t", "never"];
-
-/// Whether every ACTION of a clause (`actions`, its ACTION entities) is
-/// negated: the word before it is a negator (or, when no verb was tagged, a
-/// negator is anywhere in the clause). Such a clause asks for nothing to be
-/// done.
-fn negated(text: &str, clause_start: usize, actions: &[&Entity]) -> bool {
-    let is_negator = |w: &str| {
-        NEGATORS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’'))
-    };
-    if actions.is_empty() {
-        // No verb was tagged: a negator anywhere ("just looking, don't book
-        // anything") still says nothing is to be done.
-        return text.to_lowercase().split_whitespace().any(is_negator);
-    }
-    actions.iter().all(|a| {
-        let before = text[..byte_offset(text, a.start - clause_start)].to_lowercase();
-        before
-            .split_whitespace()
-            .next_back()
-            .is_some_and(is_negator)
-    })
-}
-
-fn char_offset(text: &str, byte: usize) -> usize {
-    text[..byte].chars().count()
-}
-
-/// The byte index of char offset `chars` in `text` (its length past the end):
-/// the inverse of `char_offset`.
-fn byte_offset(text: &str, chars: usize) -> usize {
-    text.char_indices()
-        .nth(chars)
-        .map_or(text.len(), |(b, _)| b)
-}
-
-fn to_entities(prompt: &str, merged: Vec<(Span, validators::Origin)>) -> Vec<Entity> {
-    merged
-        .into_iter()
-        .filter(|(s, _)| s.start < s.end && s.end <= prompt.len())
-        .map(|(s, origin)| Entity {
-            label: s.label,
-            text: prompt[s.start..s.end].to_string(),
-            start: char_offset(prompt, s.start),
-            end: char_offset(prompt, s.end),
-            score: s.score,
-            source: match origin {
-                validators::Origin::Model => EntitySource::Model,
-                validators::Origin::Validator => EntitySource::Validator,
-                validators::Origin::Both => EntitySource::Both,
-            },
-        })
-        .collect()
-}
-
-/// Names the data a delegating clause hands control to: from the first
-/// data noun ("email", "checklist", "page", …) to the end of the clause,
-/// else the clause without its verb.
-fn delegation_source(text: &str, actions: &[&Entity], clause_start: usize) -> String {
-    let lower = text.to_lowercase();
-    let mut best: Option<usize> = None;
-    let mut pos = 0;
-    for word in lower.split(|c: char| !c.is_alphanumeric()) {
-        if DATA_NOUNS.contains(&word) && !word.is_empty() {
-            best = Some(pos);
-            break;
-        }
-        pos += word.len() + 1;
-    }
-    let verb_end = actions
-        .first()
-        .map_or(0, |e| byte_offset(text, e.end - clause_start));
-    let from = best.unwrap_or(verb_end).min(text.len());
-    let mut source = text
-        .get(from..)
-        .unwrap_or(text)
-        .trim()
-        .trim_end_matches(['.', '!', '?', ',']);
-    // "the email from Ana asks" names the email, not the asking.
-    for verb in DELEGATION_VERBS {
-        if let Some(rest) = source.strip_suffix(verb)
-            && rest.ends_with(' ')
-        {
-            source = rest.trim_end();
-            break;
-        }
-    }
-    if source.is_empty() {
-        text.trim().to_string()
-    } else {
-        source.to_string()
-    }
-}
-
-/// One grant per tool, keeping the strongest role and the best score.
-fn merge_grants(grants: Vec<ToolGrant>) -> Vec<ToolGrant> {
-    let rank = |r: ToolRole| match r {
-        ToolRole::Requested => 0,
-        ToolRole::Read => 1,
-        ToolRole::Supporting => 2,
-    };
-    let mut out: Vec<ToolGrant> = Vec::new();
-    for g in grants {
-        match out.iter_mut().find(|o| o.name == g.name) {
-            Some(o) => {
-                if rank(g.role) < rank(o.role) || (g.role == o.role && g.score > o.score) {
-                    *o = g;
-                }
-            }
-            None => out.push(g),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,12 +9,7 @@
 use regex::Regex;
 use std::sync::LazyLock;
 
-/// Words whose trailing period does not end a sentence.
-const ABBREVIATIONS: &[&str] = &[
-    "dr", "mr", "mrs", "ms", "st", "jr", "sr", "prof", "inc", "ltd", "co", "vs", "etc", "e.g",
-    "i.e", "approx", "no", "mt", "ave", "corp", "dept", "fig", "jan", "feb", "mar", "apr", "jun",
-    "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-];
+use super::lexicon::ABBREVIATIONS;
 
 static BREAK: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(
