@@ -7,50 +7,13 @@ use std::sync::Arc;
 
 use crate::catalog::{Limits, parse_catalog};
 use crate::config::{EvalArgs, ExtractArgs, ModelArgs};
-use crate::eval::{self, CachedEncoder, Domain, MixedEncoder, Objective, Scores};
-use crate::extraction::batcher::BatchLimits;
+use crate::eval::{CachedEncoder, Domain, MixedEncoder, Objective, Scores};
 use crate::extraction::keyword::KeywordEncoder;
 use crate::extraction::runtime::Calibration;
-use crate::extraction::{
-    Encoder, EncoderOptions, ExtractionConfig, Extractor, MatchThresholds, OnnxEncoder,
-};
+use crate::extraction::{Encoder, ExtractionConfig, Extractor, MatchThresholds};
 use crate::intent::Subject;
-
-/// Loads the ONNX encoder described by `args`.
-pub fn load_encoder(args: &ModelArgs) -> anyhow::Result<OnnxEncoder> {
-    let dir = args.resolve_model_dir();
-    OnnxEncoder::load(
-        &dir,
-        EncoderOptions {
-            intra_threads: args.intra_threads,
-            batch: BatchLimits {
-                max_batch: args.max_batch,
-                max_batch_tokens: args.max_batch_tokens,
-                max_queued: args.max_queued,
-            },
-        },
-    )
-    .with_context(|| format!("loading the model from `{}`", dir.display()))
-}
-
-/// The extraction settings of `args`.
-pub fn extraction_config(args: &ModelArgs) -> ExtractionConfig {
-    ExtractionConfig {
-        thresholds: thresholds(args),
-        open_ended: args.open_ended.into(),
-        ..ExtractionConfig::default()
-    }
-}
-
-fn thresholds(args: &ModelArgs) -> MatchThresholds {
-    MatchThresholds {
-        grant: args.grant_threshold,
-        read: args.read_threshold,
-        second_margin: args.second_margin,
-        read_margin: args.read_margin,
-        verb_boost: args.verb_boost,
-    }
-}
+use crate::service::tracker::{DriftQuery, Tracker, TrackerConfig};
+use crate::workflow::Verdict;
 
 /// `telos extract`.
 pub async fn extract(args: ExtractArgs) -> anyhow::Result<()> {
@@ -64,8 +27,8 @@ pub async fn extract(args: ExtractArgs) -> anyhow::Result<()> {
     )
     .context("the catalog is not JSON")?;
     let catalog = parse_catalog(&body, Limits::default())?;
-    let encoder = load_encoder(&args.model)?;
-    let extractor = Extractor::new(Arc::new(encoder), extraction_config(&args.model));
+    let encoder = args.model.load_encoder()?;
+    let extractor = Extractor::new(Arc::new(encoder), args.model.extraction_config());
     let embeddings = extractor.embed_catalog(&catalog).await?;
     let intent = extractor
         .extract(Subject::new(kind, id), &args.prompt, &catalog, &embeddings)
@@ -101,7 +64,7 @@ type Matcher = (String, Arc<dyn Encoder>, MatchThresholds, Option<Objective>);
 
 /// `telos eval`.
 pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
-    let (splits, domains) = eval::load_fixtures(&args.dir)?;
+    let (splits, domains) = crate::eval::load_fixtures(&args.dir)?;
     if domains.is_empty() {
         bail!("no domains in `{}`", args.dir.display());
     }
@@ -112,11 +75,11 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let heldout = pick(&splits.heldout);
     let blind = pick(&splits.blind);
     let model: Arc<dyn Encoder> =
-        Arc::new(CachedEncoder::new(Arc::new(load_encoder(&args.model)?)));
+        Arc::new(CachedEncoder::new(Arc::new(args.model.load_encoder()?)));
     let mut matchers: Vec<Matcher> = vec![(
         "trained".into(),
         Arc::clone(&model),
-        thresholds(&args.model),
+        args.model.thresholds(),
         args.tune.then_some(Objective::DEFAULT),
     )];
     if let Some(dir) = &args.baseline_model_dir {
@@ -124,7 +87,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             model_dir: Some(dir.clone()),
             ..args.model.clone()
         };
-        let base: Arc<dyn Encoder> = Arc::new(load_encoder(&base)?);
+        let base: Arc<dyn Encoder> = Arc::new(base.load_encoder()?);
         let mixed: Arc<dyn Encoder> = Arc::new(CachedEncoder::new(Arc::new(MixedEncoder::new(
             Arc::clone(&model),
             base,
@@ -152,19 +115,20 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let mut report = serde_json::Map::new();
     let mut lines = vec![HEADER.to_string()];
     for (name, enc, t, objective) in &mut matchers {
-        let embeddings = eval::embed_domains(Arc::clone(enc), &domains).await?;
+        let embeddings = crate::eval::embed_domains(Arc::clone(enc), &domains).await?;
         // Baselines get their thresholds tuned on the training split, as the
         // trained model's defaults were; `--tune` re-tunes the trained one.
         if let Some(objective) = *objective {
             // The baselines stay plain: only the trained model's matcher
             // weighs the verb of the request against the tool names.
             let verb_boosts: &[f32] = if name == "trained" {
-                &eval::VERB_BOOSTS
+                &crate::eval::VERB_BOOSTS
             } else {
                 &[0.0]
             };
             let (best, s) =
-                eval::tune(Arc::clone(enc), &train, &embeddings, objective, verb_boosts).await?;
+                crate::eval::tune(Arc::clone(enc), &train, &embeddings, objective, verb_boosts)
+                    .await?;
             lines.push(format!(
                 "  {name}: tuned on train ({objective:?}) grant={:.3} read={:.2} read-margin={:.2} second-margin={:.2} verb-boost={:.2} (train tool P {:.3} R {:.3} F1 {:.3})",
                 best.grant, best.read, best.read_margin, best.second_margin, best.verb_boost, s.tool_precision, s.tool_recall, s.tool_f1
@@ -174,9 +138,10 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         let mut per_split = serde_json::Map::new();
         let scored = [("train", &train), ("heldout", &heldout), ("blind", &blind)];
         for (split, ds) in scored.into_iter().filter(|(_, ds)| !ds.is_empty()) {
-            let (counts, intents) = eval::score(Arc::clone(enc), *t, ds, &embeddings).await?;
+            let (counts, intents) =
+                crate::eval::score(Arc::clone(enc), *t, ds, &embeddings).await?;
             if args.verbose {
-                let cases: std::collections::HashMap<&str, &eval::Case> = ds
+                let cases: std::collections::HashMap<&str, &crate::eval::Case> = ds
                     .iter()
                     .flat_map(|d| d.cases.iter())
                     .map(|c| (c.id.as_str(), c))
@@ -184,7 +149,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 for (id, intent) in &intents {
                     if let Some(case) = cases.get(id.as_str()) {
                         lines.extend(
-                            eval::explain(case, intent)
+                            crate::eval::explain(case, intent)
                                 .into_iter()
                                 .map(|l| format!("      {name} {l}")),
                         );
@@ -196,8 +161,8 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             per_split.insert(split.into(), serde_json::to_value(&s)?);
         }
         if let Some(path) = &args.bfcl {
-            let cases = eval::load_bfcl(path)?;
-            let b = eval::score_bfcl(Arc::clone(enc), t.grant, &cases).await?;
+            let cases = crate::eval::load_bfcl(path)?;
+            let b = crate::eval::score_bfcl(Arc::clone(enc), t.grant, &cases).await?;
             lines.push(format!(
                 "  {name} [bfcl-heldout] relevant: top1 {:.3}, right+above-threshold {:.3} (n={}); irrelevant: abstained {:.3} (n={})",
                 b.relevant_top1 as f64 / b.relevant.max(1) as f64,
@@ -308,10 +273,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<()> {
 
 fn open_tracker(
     data: &crate::config::DataArgs,
-) -> anyhow::Result<(
-    Arc<crate::storage::SledStore>,
-    crate::workflow::tracker::Tracker,
-)> {
+) -> anyhow::Result<(Arc<crate::storage::SledStore>, Tracker)> {
     if !data.data_dir.is_dir() {
         bail!("no data directory at `{}`", data.data_dir.display());
     }
@@ -323,10 +285,10 @@ fn open_tracker(
             )
         })?,
     );
-    let tracker = crate::workflow::tracker::Tracker::new(
+    let tracker = Tracker::new(
         store.clone(),
         crate::workflow::TokenVerifier::unverified(),
-        crate::workflow::tracker::TrackerConfig::default(),
+        TrackerConfig::default(),
     );
     Ok((store, tracker))
 }
@@ -356,7 +318,7 @@ pub fn drift(args: crate::config::DriftArgs) -> anyhow::Result<()> {
     let (_, tracker) = open_tracker(&args.data)?;
     let page = tracker.drift(
         &args.tenant,
-        &crate::workflow::tracker::DriftQuery {
+        &DriftQuery {
             since_nanos,
             subject: args.subject.clone(),
             actor: args.actor.clone(),
@@ -376,7 +338,7 @@ pub fn drift(args: crate::config::DriftArgs) -> anyhow::Result<()> {
             .step
             .reasons
             .iter()
-            .filter(|r| r.code.verdict() == crate::drift::Verdict::Divergent)
+            .filter(|r| r.code.verdict() == Verdict::Divergent)
             .map(|r| r.code.as_str())
             .collect();
         println!(
@@ -392,7 +354,7 @@ pub fn drift(args: crate::config::DriftArgs) -> anyhow::Result<()> {
             .step
             .reasons
             .iter()
-            .filter(|r| r.code.verdict() == crate::drift::Verdict::Divergent)
+            .filter(|r| r.code.verdict() == Verdict::Divergent)
         {
             println!("      {}", r.message);
         }

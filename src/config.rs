@@ -6,7 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::extraction::batcher::BatchLimits;
+use crate::extraction::{EncoderOptions, ExtractionConfig, MatchThresholds, OnnxEncoder};
 use crate::intent::OpenEndedPolicy;
+pub use crate::telemetry::LogFormat;
 
 /// telos: is this what the person actually asked for?
 #[derive(Debug, Parser)]
@@ -18,15 +21,6 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Subcommands.
@@ -345,14 +339,14 @@ impl ServeArgs {
                 ..crate::catalog::Limits::default()
             },
             max_inline_tools: self.limits.max_inline_tools,
-            tracker: crate::workflow::tracker::TrackerConfig {
+            tracker: crate::service::tracker::TrackerConfig {
                 drift: crate::drift::DriftConfig {
                     max_delegation_depth: self.tracking.max_delegation_depth,
                     related_read_threshold: self.tracking.related_read_threshold,
                 },
                 max_act_depth: self.tracking.max_act_depth,
                 allowed_agents: self.tracking.allowed_agents.clone(),
-                ..crate::workflow::tracker::TrackerConfig::default()
+                ..crate::service::tracker::TrackerConfig::default()
             },
             verifier,
         })
@@ -392,6 +386,19 @@ pub struct LimitArgs {
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "TELOS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+}
+
+impl From<LimitArgs> for crate::api::Limits {
+    fn from(l: LimitArgs) -> Self {
+        Self {
+            max_body_bytes: l.max_body_bytes,
+            max_prompt_chars: l.max_prompt_chars,
+            max_arguments_bytes: l.max_arguments_bytes,
+            max_json_depth: l.max_json_depth,
+            max_concurrent_requests: l.max_concurrent_requests,
+            request_timeout_secs: l.request_timeout_secs,
+        }
+    }
 }
 
 /// `telos extract`.
@@ -445,6 +452,44 @@ pub struct EvalArgs {
 }
 
 impl ModelArgs {
+    /// Loads the ONNX encoder these arguments describe.
+    pub fn load_encoder(&self) -> anyhow::Result<OnnxEncoder> {
+        use anyhow::Context;
+        let dir = self.resolve_model_dir();
+        OnnxEncoder::load(
+            &dir,
+            EncoderOptions {
+                intra_threads: self.intra_threads,
+                batch: BatchLimits {
+                    max_batch: self.max_batch,
+                    max_batch_tokens: self.max_batch_tokens,
+                    max_queued: self.max_queued,
+                },
+            },
+        )
+        .with_context(|| format!("loading the model from `{}`", dir.display()))
+    }
+
+    /// The extraction settings of these arguments.
+    pub fn extraction_config(&self) -> ExtractionConfig {
+        ExtractionConfig {
+            thresholds: self.thresholds(),
+            open_ended: self.open_ended.into(),
+            ..ExtractionConfig::default()
+        }
+    }
+
+    /// The matching thresholds of these arguments.
+    pub fn thresholds(&self) -> MatchThresholds {
+        MatchThresholds {
+            grant: self.grant_threshold,
+            read: self.read_threshold,
+            second_margin: self.second_margin,
+            read_margin: self.read_margin,
+            verb_boost: self.verb_boost,
+        }
+    }
+
     /// The model directory to load.
     pub fn resolve_model_dir(&self) -> PathBuf {
         if let Some(d) = &self.model_dir {

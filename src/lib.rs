@@ -64,7 +64,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let state = api::AppState {
         service: Arc::clone(&service),
-        limits: args.limits,
+        limits: args.limits.into(),
         prometheus: telemetry::prometheus(),
         pdp: Arc::new(pdp::Pdp::new(
             match &args.policies {
@@ -93,7 +93,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let model_args = args.model.clone();
     tokio::spawn(async move {
         let loaded = tokio::task::spawn_blocking(move || {
-            cli::load_encoder(&model_args).map(|e| (e, cli::extraction_config(&model_args)))
+            model_args
+                .load_encoder()
+                .map(|e| (e, model_args.extraction_config()))
         })
         .await;
         match loaded {

@@ -13,12 +13,12 @@ use std::path::Path;
 
 use super::{EvalError, read_json};
 use crate::catalog::Catalog;
-use crate::drift::{DriftConfig, Verdict, chain_principals, judge};
+use crate::drift::{DriftConfig, judge};
 use crate::extraction::{CatalogEmbeddings, Extraction, Extractor};
 use crate::intent::{Object, Subject};
-use crate::workflow::TokenVerifier;
-use crate::workflow::tracker::{StepInput, observe};
-use crate::workflow::{DelegationGraph, Workflow};
+use crate::workflow::{
+    DelegationGraph, StepReport, TokenVerifier, Verdict, Workflow, chain_principals, observe,
+};
 
 /// One step of a scenario.
 #[derive(Debug, Clone, Deserialize)]
@@ -165,12 +165,12 @@ pub async fn score_scenarios(
         let mut graph = DelegationGraph::new(&sc.subject.id);
         c.scenarios += 1;
         for (n, st) in sc.steps.iter().enumerate() {
-            let input = StepInput {
+            let input = StepReport {
                 actor: Some(st.actor.clone()),
                 act: st.act.clone(),
                 tool: Some(st.tool.clone()),
                 arguments: st.arguments.clone(),
-                ..StepInput::default()
+                ..StepReport::default()
             };
             let observed =
                 observe(input, &TokenVerifier::unverified(), 16).map_err(|e| EvalError::Case {

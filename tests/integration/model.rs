@@ -27,7 +27,7 @@ fn encoder() -> Arc<dyn Encoder> {
         static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
         let rt = RT.get_or_init(|| tokio::runtime::Runtime::new().unwrap());
         let _guard = rt.enter();
-        Arc::new(telos::cli::load_encoder(&model_args()).unwrap())
+        Arc::new(model_args().load_encoder().unwrap())
     }))
 }
 
@@ -115,7 +115,7 @@ mod floors {
 }
 
 fn thresholds() -> telos::extraction::MatchThresholds {
-    telos::cli::extraction_config(&model_args()).thresholds
+    model_args().extraction_config().thresholds
 }
 
 /// Scores the real model on the domains `names` picks and checks `floor`.
@@ -186,7 +186,7 @@ async fn the_trained_matcher_beats_untrained_cosine_and_keywords() {
         model_dir: Some(root().join("models/minilm-base")),
         ..model_args()
     };
-    let base: Arc<dyn Encoder> = Arc::new(telos::cli::load_encoder(&base).unwrap());
+    let base: Arc<dyn Encoder> = Arc::new(base.load_encoder().unwrap());
     let untrained: Arc<dyn Encoder> = Arc::new(telos::eval::CachedEncoder::new(Arc::new(
         telos::eval::MixedEncoder::new(Arc::clone(&trained), base),
     )));
@@ -284,7 +284,7 @@ async fn decoded_intents_match_their_snapshots() {
     )
     .unwrap();
     let catalog = telos::catalog::parse_catalog(&body, Default::default()).unwrap();
-    let x = Extractor::new(encoder(), telos::cli::extraction_config(&model_args()));
+    let x = Extractor::new(encoder(), model_args().extraction_config());
     let emb = x.embed_catalog(&catalog).await.unwrap();
     for (name, prompt) in [
         (
