@@ -32,7 +32,7 @@ LAYERS = [
     # HTTP: wire types and handlers.
     ("api", {"api"}),
     # Entry points: flags, commands, `serve` (the crate root), fuzz targets.
-    ("entry", {"config", "cli", "eval", "fuzz_checks", "lib"}),
+    ("entry", {"config", "cli", "fuzz_checks", "lib"}),
 ]
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")

@@ -30,8 +30,6 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Extract the intent of one request and print it as JSON.
     Extract(ExtractArgs),
-    /// Measure extraction quality on labelled fixtures.
-    Eval(EvalArgs),
     /// Print one workflow's drift report (the server must not be running
     /// on the same data directory).
     Report(ReportArgs),
@@ -412,40 +410,6 @@ pub struct ExtractArgs {
     /// The subject as `type:id`.
     #[arg(long, default_value = "user:anonymous")]
     pub subject: String,
-    /// Model settings.
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
-/// `telos eval`.
-#[derive(Debug, Clone, Args)]
-pub struct EvalArgs {
-    /// Fixture directory (`fixtures/intents`): one folder per domain with a
-    /// `catalog.json` and one JSON file per case, and `splits.json`.
-    pub dir: PathBuf,
-    /// Held-out BFCL cases (JSON lines) to score as well.
-    #[arg(long)]
-    pub bfcl: Option<PathBuf>,
-    /// Also score the untrained-encoder and keyword-overlap baselines; the
-    /// untrained encoder is read from this model directory.
-    #[arg(long)]
-    pub baseline_model_dir: Option<PathBuf>,
-    /// Sweep the thresholds on the training split and print the best.
-    #[arg(long)]
-    pub tune: bool,
-    /// Scenario directory (`fixtures/workflows`): score the drift rules on
-    /// benign and hijacked traces, per split.
-    #[arg(long)]
-    pub workflows: Option<PathBuf>,
-    /// Relevance an unrequested read needs to be tolerated (as `serve`).
-    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
-    pub related_read_threshold: f32,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// List the cases and steps each matcher got wrong.
-    #[arg(long)]
-    pub verbose: bool,
     /// Model settings.
     #[command(flatten)]
     pub model: ModelArgs,

@@ -8,7 +8,6 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod drift;
-pub mod eval;
 pub mod extraction;
 #[doc(hidden)]
 pub mod fuzz_checks;
@@ -30,7 +29,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Extract(args) => cli::extract(args).await,
-        Command::Eval(args) => cli::eval(args).await,
         Command::Report(args) => cli::report(args),
         Command::Drift(args) => cli::drift(args),
         Command::Verify(args) => cli::verify(args),
