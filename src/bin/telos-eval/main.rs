@@ -21,7 +21,7 @@ use telos::extraction::{Encoder, ExtractionConfig, Extractor, MatchThresholds};
 
 /// Measure extraction quality on labelled fixtures.
 #[derive(Debug, Parser)]
-#[command(name = "telos-eval", version, about)]
+#[command(name = "telos-eval", version)]
 struct Cli {
     /// Log format.
     #[arg(long, env = "TELOS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
