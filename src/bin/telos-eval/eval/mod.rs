@@ -349,7 +349,7 @@ impl Counts {
     }
 }
 
-/// What a case got wrong, one line each (for `telos eval --verbose`).
+/// What a case got wrong, one line each (for `telos-eval --verbose`).
 pub fn explain(case: &Case, intent: &Intent) -> Vec<String> {
     let mut out = Vec::new();
     let exp = &case.file.expected;
