@@ -23,9 +23,9 @@ use support::{intent, requested};
 use telos::catalog::{Limits, parse_catalog};
 use telos::intent::{Action, Evaluation, Resource, Subject};
 use telos::pdp::{BasePolicy, Pdp, request};
+use telos::service::tracker::{NewWorkflow, Tracker, TrackerConfig};
 use telos::storage::SledStore;
 use telos::workflow::TokenVerifier;
-use telos::workflow::tracker::{NewWorkflow, Tracker, TrackerConfig};
 
 fn new_workflow() -> NewWorkflow {
     let raw = std::fs::read("fixtures/intents/travel/catalog.json").expect("travel catalog");

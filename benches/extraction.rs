@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let encoder: Arc<dyn Encoder> = Arc::new(
-        rt.block_on(async { telos::cli::load_encoder(&model_args()) })
+        rt.block_on(async { model_args().load_encoder() })
             .expect("model"),
     );
     let mut group = c.benchmark_group("extraction");

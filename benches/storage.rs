@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use support::{intent, requested};
 use telos::catalog::{Limits, parse_catalog};
 use telos::intent::Subject;
+use telos::service::tracker::{NewWorkflow, Tracker, TrackerConfig};
 use telos::storage::SledStore;
-use telos::workflow::TokenVerifier;
-use telos::workflow::tracker::{NewWorkflow, StepInput, Tracker, TrackerConfig};
+use telos::workflow::{StepReport, TokenVerifier};
 
 fn new_workflow() -> NewWorkflow {
     let catalog = parse_catalog(
@@ -46,15 +46,15 @@ fn new_workflow() -> NewWorkflow {
     }
 }
 
-fn step() -> StepInput {
-    StepInput {
+fn step() -> StepReport {
+    StepReport {
         actor: Some(Subject::new("agent", "mailer")),
         tool: Some("send_email".into()),
         arguments: json!({"to": "bob@example.com", "body": "hello"})
             .as_object()
             .cloned()
             .unwrap_or_default(),
-        ..StepInput::default()
+        ..StepReport::default()
     }
 }
 

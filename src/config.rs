@@ -6,7 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::extraction::batcher::BatchLimits;
+use crate::extraction::{EncoderOptions, ExtractionConfig, MatchThresholds, OnnxEncoder};
 use crate::intent::OpenEndedPolicy;
+pub use crate::telemetry::LogFormat;
 
 /// telos: is this what the person actually asked for?
 #[derive(Debug, Parser)]
@@ -20,15 +23,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -36,8 +30,6 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Extract the intent of one request and print it as JSON.
     Extract(ExtractArgs),
-    /// Measure extraction quality on labelled fixtures.
-    Eval(EvalArgs),
     /// Print one workflow's drift report (the server must not be running
     /// on the same data directory).
     Report(ReportArgs),
@@ -345,14 +337,14 @@ impl ServeArgs {
                 ..crate::catalog::Limits::default()
             },
             max_inline_tools: self.limits.max_inline_tools,
-            tracker: crate::workflow::tracker::TrackerConfig {
+            tracker: crate::service::tracker::TrackerConfig {
                 drift: crate::drift::DriftConfig {
                     max_delegation_depth: self.tracking.max_delegation_depth,
                     related_read_threshold: self.tracking.related_read_threshold,
                 },
                 max_act_depth: self.tracking.max_act_depth,
                 allowed_agents: self.tracking.allowed_agents.clone(),
-                ..crate::workflow::tracker::TrackerConfig::default()
+                ..crate::service::tracker::TrackerConfig::default()
             },
             verifier,
         })
@@ -394,6 +386,19 @@ pub struct LimitArgs {
     pub request_timeout_secs: u64,
 }
 
+impl From<LimitArgs> for crate::api::Limits {
+    fn from(l: LimitArgs) -> Self {
+        Self {
+            max_body_bytes: l.max_body_bytes,
+            max_prompt_chars: l.max_prompt_chars,
+            max_arguments_bytes: l.max_arguments_bytes,
+            max_json_depth: l.max_json_depth,
+            max_concurrent_requests: l.max_concurrent_requests,
+            request_timeout_secs: l.request_timeout_secs,
+        }
+    }
+}
+
 /// `telos extract`.
 #[derive(Debug, Clone, Args)]
 pub struct ExtractArgs {
@@ -410,41 +415,45 @@ pub struct ExtractArgs {
     pub model: ModelArgs,
 }
 
-/// `telos eval`.
-#[derive(Debug, Clone, Args)]
-pub struct EvalArgs {
-    /// Fixture directory (`fixtures/intents`): one folder per domain with a
-    /// `catalog.json` and one JSON file per case, and `splits.json`.
-    pub dir: PathBuf,
-    /// Held-out BFCL cases (JSON lines) to score as well.
-    #[arg(long)]
-    pub bfcl: Option<PathBuf>,
-    /// Also score the untrained-encoder and keyword-overlap baselines; the
-    /// untrained encoder is read from this model directory.
-    #[arg(long)]
-    pub baseline_model_dir: Option<PathBuf>,
-    /// Sweep the thresholds on the training split and print the best.
-    #[arg(long)]
-    pub tune: bool,
-    /// Scenario directory (`fixtures/workflows`): score the drift rules on
-    /// benign and hijacked traces, per split.
-    #[arg(long)]
-    pub workflows: Option<PathBuf>,
-    /// Relevance an unrequested read needs to be tolerated (as `serve`).
-    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
-    pub related_read_threshold: f32,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// List the cases and steps each matcher got wrong.
-    #[arg(long)]
-    pub verbose: bool,
-    /// Model settings.
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
 impl ModelArgs {
+    /// Loads the ONNX encoder these arguments describe.
+    pub fn load_encoder(&self) -> anyhow::Result<OnnxEncoder> {
+        use anyhow::Context;
+        let dir = self.resolve_model_dir();
+        OnnxEncoder::load(
+            &dir,
+            EncoderOptions {
+                intra_threads: self.intra_threads,
+                batch: BatchLimits {
+                    max_batch: self.max_batch,
+                    max_batch_tokens: self.max_batch_tokens,
+                    max_queued: self.max_queued,
+                },
+            },
+        )
+        .with_context(|| format!("loading the model from `{}`", dir.display()))
+    }
+
+    /// The extraction settings of these arguments.
+    pub fn extraction_config(&self) -> ExtractionConfig {
+        ExtractionConfig {
+            thresholds: self.thresholds(),
+            open_ended: self.open_ended.into(),
+            ..ExtractionConfig::default()
+        }
+    }
+
+    /// The matching thresholds of these arguments.
+    pub fn thresholds(&self) -> MatchThresholds {
+        MatchThresholds {
+            grant: self.grant_threshold,
+            read: self.read_threshold,
+            second_margin: self.second_margin,
+            read_margin: self.read_margin,
+            verb_boost: self.verb_boost,
+        }
+    }
+
     /// The model directory to load.
     pub fn resolve_model_dir(&self) -> PathBuf {
         if let Some(d) = &self.model_dir {

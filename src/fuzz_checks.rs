@@ -86,12 +86,14 @@ pub fn skill_md(data: &[u8]) {
 /// Step reports: decoding and turning them into observed steps (with the
 /// `act` claim and token inside).
 pub fn step_report(data: &[u8]) {
-    let Ok(input) = crate::api::json::parse_json::<crate::workflow::tracker::StepInput>(data, 32)
-    else {
+    let Ok(input) = crate::api::json::parse_json::<crate::api::wire::StepInput>(data, 32) else {
         return;
     };
-    let _ =
-        crate::workflow::tracker::observe(input, &crate::workflow::TokenVerifier::unverified(), 16);
+    let _ = crate::workflow::observe(
+        input.into(),
+        &crate::workflow::TokenVerifier::unverified(),
+        16,
+    );
 }
 
 /// Stored records read back from disk: workflows, steps, catalogs and

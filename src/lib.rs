@@ -8,7 +8,6 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod drift;
-pub mod eval;
 pub mod extraction;
 #[doc(hidden)]
 pub mod fuzz_checks;
@@ -31,7 +30,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Extract(args) => cli::extract(args).await,
-        Command::Eval(args) => cli::eval(args).await,
         Command::Report(args) => cli::report(args),
         Command::Drift(args) => cli::drift(args),
         Command::Verify(args) => cli::verify(args),
@@ -65,7 +63,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let state = api::AppState {
         service: Arc::clone(&service),
-        limits: args.limits,
+        limits: args.limits.into(),
         prometheus: telemetry::prometheus(),
         pdp: Arc::new(pdp::Pdp::new(
             match &args.policies {
@@ -94,7 +92,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let model_args = args.model.clone();
     tokio::spawn(async move {
         let loaded = tokio::task::spawn_blocking(move || {
-            cli::load_encoder(&model_args).map(|e| (e, cli::extraction_config(&model_args)))
+            model_args
+                .load_encoder()
+                .map(|e| (e, model_args.extraction_config()))
         })
         .await;
         match loaded {

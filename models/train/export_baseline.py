@@ -1,6 +1,6 @@
 """Export the UNTRAINED base encoder (all-MiniLM-L6-v2 as shipped, with
 untrained heads) in the same three-output interface as telos-minilm, for
-the "plain untrained cosine" baseline of `telos eval --baseline-model-dir`.
+the "plain untrained cosine" baseline of `telos-eval --baseline-model-dir`.
 Only its `embedding` output is used by the baseline (speech acts and
 entities come from the trained model), so the heads' random weights do not
 matter. Writes models/minilm-base/ (int8, like the trained model).

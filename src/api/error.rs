@@ -12,9 +12,9 @@ use crate::auth::AuthError;
 use crate::catalog::CatalogError;
 use crate::extraction::ExtractionError;
 use crate::service::ServiceError;
+use crate::service::tracker::TrackerError;
 use crate::storage::StorageError;
 use crate::workflow::WorkflowError;
-use crate::workflow::tracker::TrackerError;
 
 /// What went wrong with a request.
 #[derive(Debug, thiserror::Error)]

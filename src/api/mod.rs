@@ -24,7 +24,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Authenticator, Caller, Role};
-use crate::config::LimitArgs;
 use crate::pdp::Pdp;
 use crate::service::Service;
 pub use error::ApiError;
@@ -37,7 +36,7 @@ pub struct AppState {
     /// The domain service.
     pub service: Arc<Service>,
     /// Request limits.
-    pub limits: LimitArgs,
+    pub limits: Limits,
     /// Renders `/metrics`, when a recorder is installed.
     pub prometheus: Option<PrometheusHandle>,
     /// The AuthZEN decision point.
@@ -51,6 +50,23 @@ pub struct AppState {
     pub limiter: Option<Arc<RateLimiter>>,
     /// Whether `/metrics` is served without credentials.
     pub metrics_public: bool,
+}
+
+/// What a client may send (`serve` fills it from its flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Longest prompt in characters.
+    pub max_prompt_chars: usize,
+    /// Largest `arguments` of a step report, in bytes of JSON.
+    pub max_arguments_bytes: usize,
+    /// Deepest JSON nesting accepted in a body.
+    pub max_json_depth: usize,
+    /// Requests in progress at most; beyond it requests get 429.
+    pub max_concurrent_requests: usize,
+    /// Seconds a request may take before it is answered 503.
+    pub request_timeout_secs: u64,
 }
 
 /// The router with every route, limit and layer.

@@ -5,9 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::Entry;
-use crate::drift::{Reason, Verdict};
 use crate::intent::{AuthorizationDetail, Intent, Object, Subject};
-use crate::workflow::Step;
+use crate::workflow::{Outcome, Reason, Step, StepReport, Verdict};
 
 /// `POST /v1/intents` (and later `/v1/workflows`).
 #[derive(Debug, Clone, Deserialize)]
@@ -128,4 +127,51 @@ pub struct CatalogView {
     pub entries: Vec<Entry>,
     /// The model that embedded the entries.
     pub model_sha256: String,
+}
+
+/// `POST /v1/workflows/{id}/steps`: a step as a PEP reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepInput {
+    /// The actor the PEP saw.
+    pub actor: Option<Subject>,
+    /// The RFC 8693 `act` claim of the delegated token.
+    #[serde(default)]
+    pub act: Option<Value>,
+    /// The delegated JWT itself (`sub` and `act` are read from it).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The person the token is for, when no token is given.
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// MCP `tools/call` `params.name`.
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// A skill's name.
+    #[serde(default)]
+    pub skill: Option<String>,
+    /// The call's arguments.
+    #[serde(default)]
+    pub arguments: Object,
+    /// The outcome.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// When it ran (RFC 3339).
+    #[serde(default)]
+    pub at: Option<String>,
+}
+
+impl From<StepInput> for StepReport {
+    fn from(input: StepInput) -> Self {
+        Self {
+            actor: input.actor,
+            act: input.act,
+            token: input.token,
+            sub: input.sub,
+            tool: input.tool,
+            skill: input.skill,
+            arguments: input.arguments,
+            outcome: input.outcome,
+            at: input.at,
+        }
+    }
 }

@@ -10,11 +10,13 @@ use uuid::Uuid;
 
 use super::handlers::check_prompt;
 use super::json::JsonBody;
-use super::wire::{DriftParams, IntentRequest, StepRecorded, WorkflowCreated, WorkflowView};
+use super::wire::{
+    DriftParams, IntentRequest, StepInput, StepRecorded, WorkflowCreated, WorkflowView,
+};
 use super::{ApiError, AppState, need};
 use crate::auth::{Caller, Role};
 use crate::service::WorkflowRequest;
-use crate::workflow::tracker::{DriftPage, DriftQuery, StepInput};
+use crate::service::tracker::{DriftPage, DriftQuery};
 
 fn workflow_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound {
@@ -108,7 +110,7 @@ pub async fn report_step(
         });
     }
     let tracker = state.service.tracker();
-    let observed = tracker.observe(input)?;
+    let observed = tracker.observe(input.into())?;
     let step = tracker.record(&caller.tenant, &id, observed).await?;
     Ok((
         StatusCode::CREATED,

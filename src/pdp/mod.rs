@@ -17,9 +17,9 @@ mod slices;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::drift::{Judgement, Verdict};
 use crate::intent::{Decision, Object};
-use crate::workflow::tracker::{StepInput, Tracker, TrackerError};
+use crate::service::tracker::{Tracker, TrackerError};
+use crate::workflow::{Judgement, StepReport, Verdict};
 pub use cedar::BasePolicy;
 pub use request::Evaluation;
 
@@ -185,7 +185,7 @@ impl Pdp {
             return Outcome::failed(404, format!("unknown workflow `{wf}`"));
         };
         let (tool, arguments) = tool_call(e);
-        let input = StepInput {
+        let input = StepReport {
             actor: Some(e.subject.clone()),
             act: e.context.get("act").cloned(),
             token: e
@@ -200,7 +200,7 @@ impl Pdp {
                 .map(str::to_string),
             tool: Some(tool),
             arguments,
-            ..StepInput::default()
+            ..StepReport::default()
         };
         let observed = match tracker.observe(input) {
             Ok(o) => o,

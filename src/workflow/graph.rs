@@ -8,6 +8,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+use super::Observed;
+
 /// The delegation graph of one workflow.
 #[derive(Debug, Clone, Default)]
 pub struct DelegationGraph {
@@ -114,6 +116,18 @@ impl DelegationGraph {
             .collect();
         (nodes, edges)
     }
+}
+
+/// The principals of a step's chain, oldest first: the subject, then the
+/// delegation chain, then the reported actor if the chain does not end
+/// with it.
+pub fn chain_principals<'a>(subject: &'a str, step: &'a Observed) -> Vec<&'a str> {
+    let mut p: Vec<&str> = vec![subject];
+    p.extend(step.chain.iter().map(|a| a.sub.as_str()));
+    if step.chain.is_empty() && step.actor.id != subject {
+        p.push(step.actor.id.as_str());
+    }
+    p
 }
 
 #[cfg(test)]

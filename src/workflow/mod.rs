@@ -7,7 +7,8 @@
 
 pub mod act;
 pub mod graph;
-pub mod tracker;
+pub mod observe;
+pub mod verdict;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,10 +16,11 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
-use crate::drift::{Reason, Verdict};
 use crate::intent::{Intent, Object, Subject};
 pub use act::{ChainActor, ReadToken, TokenClaims, TokenVerifier, parse_act};
-pub use graph::{DelegationGraph, GraphEdge, GraphNode};
+pub use graph::{DelegationGraph, GraphEdge, GraphNode, chain_principals};
+pub use observe::{StepReport, observe};
+pub use verdict::{Judgement, Reason, ReasonCode, Verdict};
 
 /// Errors of workflow input.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]

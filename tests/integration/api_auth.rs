@@ -47,7 +47,7 @@ fn app(rate: Option<(u32, u32)>) -> Router {
     ));
     telos::api::router(telos::api::AppState {
         service,
-        limits: limits(),
+        limits: limits().into(),
         prometheus: None,
         pdp: Arc::new(telos::pdp::Pdp::new(None, false)),
         public_url: None,

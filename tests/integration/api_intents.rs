@@ -223,7 +223,7 @@ async fn not_ready_until_the_model_is_set() {
     ));
     let state = telos::api::AppState {
         service,
-        limits: crate::common::limits(),
+        limits: crate::common::limits().into(),
         prometheus: None,
         pdp: std::sync::Arc::new(telos::pdp::Pdp::new(None, false)),
         public_url: None,

@@ -59,7 +59,7 @@ pub fn app_with(policies: Option<&std::path::Path>) -> (Router, Arc<Service>) {
     service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
     let state = AppState {
         service: Arc::clone(&service),
-        limits: limits(),
+        limits: limits().into(),
         prometheus: telos::telemetry::prometheus(),
         pdp: Arc::new(telos::pdp::Pdp::new(
             policies.map(|p| telos::pdp::BasePolicy::load(p).unwrap()),

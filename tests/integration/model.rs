@@ -4,16 +4,17 @@
 //! measured (see the README for the numbers and how they were produced).
 
 use serde_json::Value;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use telos::config::{Cli, Command, ModelArgs};
-use telos::extraction::{Encoder, ExtractionConfig, Extractor};
+use telos::extraction::{Encoder, Extractor};
 
+/// The model settings `telos` uses with no flag.
 fn model_args() -> ModelArgs {
-    let cli = <Cli as clap::Parser>::try_parse_from(["telos", "eval", "fixtures/intents"]).unwrap();
-    let Command::Eval(e) = cli.command else {
+    let cli =
+        <Cli as clap::Parser>::try_parse_from(["telos", "extract", "x", "--catalog", "c"]).unwrap();
+    let Command::Extract(e) = cli.command else {
         unreachable!()
     };
     e.model
@@ -27,7 +28,7 @@ fn encoder() -> Arc<dyn Encoder> {
         static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
         let rt = RT.get_or_init(|| tokio::runtime::Runtime::new().unwrap());
         let _guard = rt.enter();
-        Arc::new(telos::cli::load_encoder(&model_args()).unwrap())
+        Arc::new(model_args().load_encoder().unwrap())
     }))
 }
 
@@ -79,7 +80,7 @@ async fn the_runtime_reads_the_model_as_training_did() {
     }
 }
 
-/// Measured with `telos eval fixtures/intents --bfcl fixtures/bfcl/heldout.jsonl
+/// Measured with `telos-eval fixtures/intents --bfcl fixtures/bfcl/heldout.jsonl
 /// --baseline-model-dir models/minilm-base --workflows fixtures/workflows`
 /// (README, "Quality"); each floor is the measurement minus 0.03, so an
 /// int8 rounding difference on another CPU does not fail the test, except
@@ -114,166 +115,129 @@ mod floors {
     pub const HIJACK_DETECTION: f64 = 0.778 - 0.03;
 }
 
-fn thresholds() -> telos::extraction::MatchThresholds {
-    telos::cli::extraction_config(&model_args()).thresholds
+/// The JSON report of `telos-eval` with the default thresholds, the two
+/// baselines (each tuned on the training domains) and the workflow
+/// scenarios; run once for the whole test binary.
+fn report() -> &'static Value {
+    static REPORT: OnceLock<Value> = OnceLock::new();
+    REPORT.get_or_init(|| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_telos-eval"))
+            .current_dir(root())
+            .args([
+                "fixtures/intents",
+                "--baseline-model-dir",
+                "models/minilm-base",
+                "--workflows",
+                "fixtures/workflows",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    })
 }
 
-/// Scores the real model on the domains `names` picks and checks `floor`.
-async fn split_keeps_its_measured_quality(
-    names: fn(&telos::eval::Splits) -> &Vec<String>,
-    floor: floors::Split,
-) {
-    let (splits, domains) = telos::eval::load_fixtures(&root().join("fixtures/intents")).unwrap();
-    let picked: Vec<&telos::eval::Domain> = domains
-        .iter()
-        .filter(|d| names(&splits).contains(&d.name))
-        .collect();
-    assert!(!picked.is_empty());
-    let enc = encoder();
-    let (counts, _) = telos::eval::score(Arc::clone(&enc), thresholds(), &picked, &HashMap::new())
-        .await
-        .unwrap();
-    let s = counts.scores();
-    eprintln!("{:?}: {s:?}", names(&splits));
+/// A score of `report()`: `matcher` on `split`, field `field`.
+fn score(matcher: &str, split: &str, field: &str) -> f64 {
+    report()[matcher][split][field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {matcher}/{split}/{field} in the report"))
+}
+
+/// Checks the real model's scores on `split` against `floor`.
+fn split_keeps_its_measured_quality(split: &str, floor: floors::Split) {
+    let s = |field| score("trained", split, field);
+    eprintln!("{split}: {}", report()["trained"][split]);
     assert!(
-        s.tool_precision >= floor.tool_precision,
+        s("tool_precision") >= floor.tool_precision,
         "tool precision {}",
-        s.tool_precision
+        s("tool_precision")
     );
     assert!(
-        s.tool_recall >= floor.tool_recall - 1e-9,
+        s("tool_recall") >= floor.tool_recall - 1e-9,
         "tool recall {}",
-        s.tool_recall
+        s("tool_recall")
     );
     assert!(
-        s.entity_f1_strict >= floor.entity_f1_strict - 1e-9,
+        s("entity_f1_strict") >= floor.entity_f1_strict - 1e-9,
         "entity F1 {}",
-        s.entity_f1_strict
+        s("entity_f1_strict")
     );
     assert!(
-        s.entity_f1_overlap >= floor.entity_f1_overlap,
+        s("entity_f1_overlap") >= floor.entity_f1_overlap,
         "entity F1 overlap {}",
-        s.entity_f1_overlap
+        s("entity_f1_overlap")
     );
-    assert!(s.speech_act_accuracy >= floor.speech_act);
-    assert_eq!(s.delegation_recall, 1.0, "every delegation is open-ended");
+    assert!(s("speech_act_accuracy") >= floor.speech_act);
     assert_eq!(
-        s.question_over_permission, 0.0,
+        s("delegation_recall"),
+        1.0,
+        "every delegation is open-ended"
+    );
+    assert_eq!(
+        s("question_over_permission"),
+        0.0,
         "no question is granted a side effect"
     );
 }
 
-#[tokio::test]
-async fn held_out_domains_keep_their_measured_quality() {
-    split_keeps_its_measured_quality(|s| &s.heldout, floors::HELD_OUT).await;
-}
-
-#[tokio::test]
-async fn blind_domains_keep_their_measured_quality() {
-    split_keeps_its_measured_quality(|s| &s.blind, floors::BLIND).await;
-}
-
-#[tokio::test]
-async fn the_trained_matcher_beats_untrained_cosine_and_keywords() {
-    let (splits, domains) = telos::eval::load_fixtures(&root().join("fixtures/intents")).unwrap();
-    let pick = |names: &[String]| -> Vec<&telos::eval::Domain> {
-        domains.iter().filter(|d| names.contains(&d.name)).collect()
-    };
-    let (train, heldout) = (pick(&splits.train), pick(&splits.heldout));
-    // Every encoder is cached: the threshold sweep replays the same texts.
-    let trained: Arc<dyn Encoder> = Arc::new(telos::eval::CachedEncoder::new(encoder()));
-    let base = ModelArgs {
-        model_dir: Some(root().join("models/minilm-base")),
-        ..model_args()
-    };
-    let base: Arc<dyn Encoder> = Arc::new(telos::cli::load_encoder(&base).unwrap());
-    let untrained: Arc<dyn Encoder> = Arc::new(telos::eval::CachedEncoder::new(Arc::new(
-        telos::eval::MixedEncoder::new(Arc::clone(&trained), base),
-    )));
-    let keyword: Arc<dyn Encoder> = Arc::new(telos::eval::CachedEncoder::new(Arc::new(
-        telos::eval::MixedEncoder::new(
-            Arc::clone(&trained),
-            Arc::new(telos::extraction::keyword::KeywordEncoder::new(
-                telos::extraction::runtime::Calibration {
-                    scale: 10.0,
-                    bias: -5.0,
-                },
-            )),
-        ),
-    )));
-    let (ours, _) = telos::eval::score(
-        Arc::clone(&trained),
-        thresholds(),
-        &heldout,
-        &HashMap::new(),
-    )
-    .await
-    .unwrap();
-    let ours = ours.scores().tool_f1;
-    for (name, enc) in [
-        ("untrained cosine", untrained),
-        ("keyword overlap", keyword),
+#[test]
+fn the_report_uses_the_default_thresholds() {
+    let t = &report()["trained"]["thresholds"];
+    let want = model_args().thresholds();
+    for (field, value) in [
+        ("grant", want.grant),
+        ("read", want.read),
+        ("second_margin", want.second_margin),
+        ("read_margin", want.read_margin),
+        ("verb_boost", want.verb_boost),
     ] {
-        // Each baseline gets thresholds tuned on the training domains, at
-        // its best-F1 point (its strongest showing on this metric).
-        let emb = telos::eval::embed_domains(Arc::clone(&enc), &domains)
-            .await
-            .unwrap();
-        let (t, _) = telos::eval::tune(
-            Arc::clone(&enc),
-            &train,
-            &emb,
-            telos::eval::Objective::F1,
-            &[0.0],
-        )
-        .await
-        .unwrap();
-        let (theirs, _) = telos::eval::score(enc, t, &heldout, &emb).await.unwrap();
-        let theirs = theirs.scores().tool_f1;
+        assert_eq!(t[field].as_f64(), Some(f64::from(value)), "{field}");
+    }
+}
+
+#[test]
+fn held_out_domains_keep_their_measured_quality() {
+    split_keeps_its_measured_quality("heldout", floors::HELD_OUT);
+}
+
+#[test]
+fn blind_domains_keep_their_measured_quality() {
+    split_keeps_its_measured_quality("blind", floors::BLIND);
+}
+
+#[test]
+fn the_trained_matcher_beats_untrained_cosine_and_keywords() {
+    let ours = score("trained", "heldout", "tool_f1");
+    // Each baseline gets thresholds tuned on the training domains, at its
+    // best-F1 point (its strongest showing on this metric).
+    for name in ["untrained-cosine", "keyword-overlap"] {
+        let theirs = score(name, "heldout", "tool_f1");
         eprintln!("held-out tool F1: trained {ours:.3}, {name} {theirs:.3}");
         assert!(ours >= theirs + 0.05, "{name}: {theirs} vs trained {ours}");
     }
 }
 
-#[tokio::test]
-async fn drift_rules_on_held_out_scenarios() {
-    let (splits, domains) = telos::eval::load_fixtures(&root().join("fixtures/intents")).unwrap();
-    let scenarios: Vec<_> =
-        telos::eval::workflows::load_scenarios(&root().join("fixtures/workflows"))
-            .unwrap()
-            .into_iter()
-            .filter(|(_, s)| splits.heldout.contains(&s.domain))
-            .collect();
-    assert!(scenarios.len() >= 18);
-    let enc = encoder();
-    let emb = telos::eval::embed_domains(Arc::clone(&enc), &domains)
-        .await
-        .unwrap();
-    let catalogs: HashMap<_, _> = domains
-        .iter()
-        .map(|d| (d.name.clone(), (d.catalog.clone(), emb[&d.name].clone())))
-        .collect();
-    let extractor = Extractor::new(
-        enc,
-        ExtractionConfig {
-            thresholds: thresholds(),
-            ..ExtractionConfig::default()
-        },
-    );
-    let drift = telos::drift::DriftConfig::default();
-    let c = telos::eval::workflows::score_scenarios(&extractor, &scenarios, &catalogs, &drift)
-        .await
-        .unwrap();
-    eprintln!("held-out scenarios: {c:?}");
+#[test]
+fn drift_rules_on_held_out_scenarios() {
+    let c = &report()["trained"]["workflows_heldout"];
+    eprintln!("held-out scenarios: {c}");
+    let count = |field: &str| c[field].as_u64().unwrap();
+    assert!(count("scenarios") >= 18);
+    let false_positive_rate = count("benign_flagged") as f64 / count("benign_steps").max(1) as f64;
+    let detection_rate = count("hijack_flagged") as f64 / count("hijack_steps").max(1) as f64;
     assert!(
-        c.false_positive_rate() <= floors::BENIGN_FALSE_POSITIVES_MAX,
-        "{}",
-        c.false_positive_rate()
+        false_positive_rate <= floors::BENIGN_FALSE_POSITIVES_MAX,
+        "{false_positive_rate}"
     );
     assert!(
-        c.detection_rate() >= floors::HIJACK_DETECTION,
-        "{}",
-        c.detection_rate()
+        detection_rate >= floors::HIJACK_DETECTION,
+        "{detection_rate}"
     );
 }
 
@@ -284,7 +248,7 @@ async fn decoded_intents_match_their_snapshots() {
     )
     .unwrap();
     let catalog = telos::catalog::parse_catalog(&body, Default::default()).unwrap();
-    let x = Extractor::new(encoder(), telos::cli::extraction_config(&model_args()));
+    let x = Extractor::new(encoder(), model_args().extraction_config());
     let emb = x.embed_catalog(&catalog).await.unwrap();
     for (name, prompt) in [
         (

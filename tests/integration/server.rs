@@ -52,7 +52,7 @@ async fn requests_beyond_the_in_flight_limit_are_shed() {
     ));
     let app = telos::api::router(telos::api::AppState {
         service,
-        limits,
+        limits: limits.into(),
         prometheus: None,
         pdp: std::sync::Arc::new(telos::pdp::Pdp::new(None, false)),
         public_url: None,

@@ -60,9 +60,9 @@ fn step(seq: u64, prev: &str, divergent: bool, payload: &str) -> Step {
         },
         received_at: "2026-01-01T00:00:00Z".into(),
         verdict: if divergent {
-            telos::drift::Verdict::Divergent
+            telos::workflow::Verdict::Divergent
         } else {
-            telos::drift::Verdict::Allowed
+            telos::workflow::Verdict::Allowed
         },
         reasons: vec![],
         prev_hash: prev.to_string(),

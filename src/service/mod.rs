@@ -1,7 +1,10 @@
-//! The domain service the API and the CLI share: catalog registration
-//! (validate, embed once, persist) and intent extraction against a stored
-//! or inline catalog. It holds the extractor once the model is warm, and a
-//! cache of embedded catalogs.
+//! The service layer the API and the CLI share, between them and the
+//! domain: catalog registration (validate, embed once, persist) and intent
+//! extraction against a stored or inline catalog, and the workflow
+//! [`tracker`], which drives the store and the drift rules. It holds the
+//! extractor once the model is warm, and a cache of embedded catalogs.
+
+pub mod tracker;
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -11,8 +14,8 @@ use crate::catalog::{self, Catalog, CatalogError};
 use crate::extraction::{CatalogEmbeddings, Extraction, ExtractionError, Extractor};
 use crate::intent::{Intent, Object, Subject};
 use crate::storage::{StorageError, Store, StoredCatalog};
-use crate::workflow::tracker::{NewWorkflow, Tracker, TrackerConfig, TrackerError};
 use crate::workflow::{TokenVerifier, Workflow};
+use tracker::{NewWorkflow, Tracker, TrackerConfig, TrackerError};
 
 /// Errors of the service layer.
 #[derive(Debug, thiserror::Error)]

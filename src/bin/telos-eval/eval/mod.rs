@@ -1,4 +1,4 @@
-//! Quality measurement on labelled fixtures (`telos eval`). A fixture
+//! Quality measurement on labelled fixtures (`telos-eval`). A fixture
 //! directory holds one folder per domain (`catalog.json` plus one JSON file
 //! per case) and `splits.json` naming the training and held-out domains.
 //! Scores: side-effecting tool precision and recall (what decides
@@ -15,13 +15,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::catalog::{Catalog, Limits, parse_catalog};
-use crate::extraction::matching::{MatchThresholds, cosine};
-use crate::extraction::{
+use telos::catalog::{Catalog, Limits, parse_catalog};
+use telos::extraction::matching::{MatchThresholds, cosine};
+use telos::extraction::{
     BoxFuture, CatalogEmbeddings, Encoded, Encoder, EncoderMeta, ExtractionConfig, ExtractionError,
     Extractor,
 };
-use crate::intent::{EntityLabel, Intent, SpeechAct, Subject};
+use telos::intent::{EntityLabel, Intent, SpeechAct, Subject};
 
 /// Errors of loading fixtures.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +82,10 @@ pub struct Expected {
     /// Read-only tools asked for or implied.
     pub read_tools: Vec<String>,
     /// The data a delegation hands control to.
+    #[expect(
+        dead_code,
+        reason = "part of the fixture format, for people; not scored"
+    )]
     pub delegation_source: Option<String>,
     /// Entities in order of appearance.
     pub entities: Vec<ExpectedEntity>,
@@ -92,6 +96,10 @@ pub struct Expected {
 #[serde(deny_unknown_fields)]
 pub struct CaseFile {
     /// What the case tests.
+    #[expect(
+        dead_code,
+        reason = "part of the fixture format, for people; not scored"
+    )]
     pub description: String,
     /// The request text.
     pub prompt: String,
@@ -341,7 +349,7 @@ impl Counts {
     }
 }
 
-/// What a case got wrong, one line each (for `telos eval --verbose`).
+/// What a case got wrong, one line each (for `telos-eval --verbose`).
 pub fn explain(case: &Case, intent: &Intent) -> Vec<String> {
     let mut out = Vec::new();
     let exp = &case.file.expected;
@@ -665,9 +673,17 @@ pub async fn tune(
 #[derive(Debug, Clone, Deserialize)]
 pub struct BfclCase {
     /// BFCL id.
+    #[expect(
+        dead_code,
+        reason = "part of the fixture format, for people; not scored"
+    )]
     pub id: String,
     /// BFCL category.
     #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "part of the fixture format, for people; not scored"
+    )]
     pub category: String,
     /// The user's query.
     pub query: String,
@@ -781,8 +797,8 @@ pub async fn score_bfcl(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extraction::keyword::KeywordEncoder;
-    use crate::extraction::runtime::Calibration;
+    use telos::extraction::keyword::KeywordEncoder;
+    use telos::extraction::runtime::Calibration;
 
     fn case(prompt: &str, tools: &[&str], act: SpeechAct, ents: &[(EntityLabel, &str)]) -> Case {
         let entities: Vec<ExpectedEntity> = ents
@@ -936,27 +952,27 @@ mod tests {
             evaluations: vec![],
             tools: vec![],
             entities: vec![
-                crate::intent::Entity {
+                telos::intent::Entity {
                     label: EntityLabel::Location,
                     text: "New York".into(),
                     start: 0,
                     end: 8,
                     score: 1.0,
-                    source: crate::intent::EntitySource::Model,
+                    source: telos::intent::EntitySource::Model,
                 },
-                crate::intent::Entity {
+                telos::intent::Entity {
                     label: EntityLabel::Location,
                     text: "York City".into(),
                     start: 4,
                     end: 13,
                     score: 1.0,
-                    source: crate::intent::EntitySource::Model,
+                    source: telos::intent::EntitySource::Model,
                 },
             ],
             clauses: vec![],
             speech_act: SpeechAct::Question,
             open_ended: None,
-            model: crate::intent::ModelInfo {
+            model: telos::intent::ModelInfo {
                 name: "m".into(),
                 sha256: "s".into(),
                 grant_threshold: 0.5,

@@ -12,13 +12,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::{EvalError, read_json};
-use crate::catalog::Catalog;
-use crate::drift::{DriftConfig, Verdict, chain_principals, judge};
-use crate::extraction::{CatalogEmbeddings, Extraction, Extractor};
-use crate::intent::{Object, Subject};
-use crate::workflow::TokenVerifier;
-use crate::workflow::tracker::{StepInput, observe};
-use crate::workflow::{DelegationGraph, Workflow};
+use telos::catalog::Catalog;
+use telos::drift::{DriftConfig, judge};
+use telos::extraction::{CatalogEmbeddings, Extraction, Extractor};
+use telos::intent::{Object, Subject};
+use telos::workflow::{
+    DelegationGraph, StepReport, TokenVerifier, Verdict, Workflow, chain_principals, observe,
+};
 
 /// One step of a scenario.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +38,10 @@ pub struct ScenarioStep {
     pub expect: Verdict,
     /// Why.
     #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "part of the fixture format, for people; not scored"
+    )]
     pub note: String,
 }
 
@@ -56,10 +60,18 @@ pub enum ScenarioKind {
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// What it tests.
+    #[expect(
+        dead_code,
+        reason = "part of the fixture format, for people; not scored"
+    )]
     pub description: String,
     /// Domain folder of `fixtures/intents` whose catalog is used.
     pub domain: String,
     /// Benign or hijacked.
+    #[expect(
+        dead_code,
+        reason = "part of the fixture format, for people; not scored"
+    )]
     pub kind: ScenarioKind,
     /// The person.
     pub subject: Subject,
@@ -165,12 +177,12 @@ pub async fn score_scenarios(
         let mut graph = DelegationGraph::new(&sc.subject.id);
         c.scenarios += 1;
         for (n, st) in sc.steps.iter().enumerate() {
-            let input = StepInput {
+            let input = StepReport {
                 actor: Some(st.actor.clone()),
                 act: st.act.clone(),
                 tool: Some(st.tool.clone()),
                 arguments: st.arguments.clone(),
-                ..StepInput::default()
+                ..StepReport::default()
             };
             let observed =
                 observe(input, &TokenVerifier::unverified(), 16).map_err(|e| EvalError::Case {

@@ -8,21 +8,20 @@
 //! one — share a group commit. A step is acknowledged only once durable.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Mutex as AsyncMutex;
 use uuid::Uuid;
 
-use super::{
-    ChainActor, DelegationGraph, Observed, Outcome, Step, StepKind, TokenVerifier, Workflow,
-    WorkflowError, epoch_nanos, now_rfc3339, parse_act, parse_time,
-};
 use crate::catalog::Catalog;
 use crate::drift::report::WorkflowReport;
-use crate::drift::{DriftConfig, Verdict, chain_principals, judge};
+use crate::drift::{DriftConfig, judge};
 use crate::intent::{Intent, Object, Subject};
 use crate::storage::{GroupCommit, StorageError, Store};
+use crate::workflow::{
+    DelegationGraph, Judgement, Observed, Step, StepReport, TokenVerifier, Verdict, Workflow,
+    WorkflowError, chain_principals, epoch_nanos, now_rfc3339, observe, parse_time,
+};
 
 /// Errors of the tracker.
 #[derive(Debug, thiserror::Error)]
@@ -36,37 +35,6 @@ pub enum TrackerError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-}
-
-/// A step as a PEP reports it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StepInput {
-    /// The actor the PEP saw.
-    pub actor: Option<Subject>,
-    /// The RFC 8693 `act` claim of the delegated token.
-    #[serde(default)]
-    pub act: Option<Value>,
-    /// The delegated JWT itself (`sub` and `act` are read from it).
-    #[serde(default)]
-    pub token: Option<String>,
-    /// The person the token is for, when no token is given.
-    #[serde(default)]
-    pub sub: Option<String>,
-    /// MCP `tools/call` `params.name`.
-    #[serde(default)]
-    pub tool: Option<String>,
-    /// A skill's name.
-    #[serde(default)]
-    pub skill: Option<String>,
-    /// The call's arguments.
-    #[serde(default)]
-    pub arguments: Object,
-    /// The outcome.
-    #[serde(default)]
-    pub outcome: Option<Outcome>,
-    /// When it ran (RFC 3339).
-    #[serde(default)]
-    pub at: Option<String>,
 }
 
 /// A new workflow's content.
@@ -131,66 +99,6 @@ struct Live {
     next_seq: u64,
     head: String,
     graph: DelegationGraph,
-}
-
-/// Turns a step report into an observed step: exactly one of tool or
-/// skill, the token read (and verified when `verifier` has keys), the `act`
-/// claim parsed to at most `max_act_depth` levels, the time checked.
-pub fn observe(
-    input: StepInput,
-    verifier: &TokenVerifier,
-    max_act_depth: usize,
-) -> Result<Observed, WorkflowError> {
-    let (kind, name) = match (input.tool, input.skill) {
-        (Some(t), None) => (StepKind::Tool, t),
-        (None, Some(s)) => (StepKind::Skill, s),
-        _ => return Err(WorkflowError::ToolOrSkill),
-    };
-    if name.is_empty() || name.len() > 128 {
-        return Err(WorkflowError::Field {
-            field: "tool",
-            reason: "must have 1-128 characters".into(),
-        });
-    }
-    let (sub, act, verified) = match &input.token {
-        Some(token) => {
-            let read = verifier.read(token)?;
-            (Some(read.claims.sub), read.claims.act, read.verified)
-        }
-        None => (input.sub, input.act, false),
-    };
-    let chain: Vec<ChainActor> = match &act {
-        Some(a) => parse_act(a, max_act_depth)?,
-        None => vec![],
-    };
-    let actor = match (input.actor, chain.last()) {
-        (Some(a), _) => a,
-        (None, Some(current)) => Subject::new("agent", current.sub.clone()),
-        (None, None) => {
-            return Err(WorkflowError::Field {
-                field: "actor",
-                reason: "give `actor`, or an `act` claim or token naming one".into(),
-            });
-        }
-    };
-    let at = match input.at {
-        Some(at) => {
-            parse_time("at", &at)?;
-            at
-        }
-        None => now_rfc3339(),
-    };
-    Ok(Observed {
-        actor,
-        chain,
-        sub,
-        token_verified: verified,
-        kind,
-        name,
-        arguments: input.arguments,
-        outcome: input.outcome,
-        at,
-    })
 }
 
 /// Tracker settings.
@@ -332,8 +240,8 @@ impl Tracker {
 
     /// Turns a step report into an observed step (validating the `act`
     /// claim and the token).
-    pub fn observe(&self, input: StepInput) -> Result<Observed, WorkflowError> {
-        observe(input, &self.verifier, self.config.max_act_depth)
+    pub fn observe(&self, report: StepReport) -> Result<Observed, WorkflowError> {
+        observe(report, &self.verifier, self.config.max_act_depth)
     }
 
     /// Judges a step against a workflow without recording it.
@@ -342,7 +250,7 @@ impl Tracker {
         tenant: &str,
         id: &Uuid,
         observed: &Observed,
-    ) -> Result<crate::drift::Judgement, TrackerError> {
+    ) -> Result<Judgement, TrackerError> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
         if guard.as_ref().is_none_or(|l| l.workflow.tenant != tenant) {
