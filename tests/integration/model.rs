@@ -202,7 +202,7 @@ fn the_report_uses_the_default_thresholds() {
 }
 
 #[test]
-fn held_out_domains_keep_their_measured_quality() {
+fn dev_domains_keep_their_measured_quality() {
     split_keeps_its_measured_quality("dev", floors::DEV);
 }
 
@@ -224,7 +224,7 @@ fn the_trained_matcher_beats_untrained_cosine_and_keywords() {
 }
 
 #[test]
-fn drift_rules_on_held_out_scenarios() {
+fn drift_rules_on_dev_scenarios() {
     let c = &report()["trained"]["workflows_dev"];
     eprintln!("dev scenarios: {c}");
     let count = |field: &str| c[field].as_u64().unwrap();
