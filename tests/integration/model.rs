@@ -1,6 +1,6 @@
 //! The committed model, run for real: the Rust runtime reads it exactly as
 //! the training code does (parity vectors), decoded intents look as they
-//! should (snapshots), and quality on the held-out domains stays at what was
+//! should (snapshots), and quality on the dev (formerly held-out) domains stays at what was
 //! measured (see the README for the numbers and how they were produced).
 
 use serde_json::Value;
@@ -85,9 +85,9 @@ async fn the_runtime_reads_the_model_as_training_did() {
 /// (README, "Quality"); each floor is the measurement minus 0.03, so an
 /// int8 rounding difference on another CPU does not fail the test, except
 /// where the measurement is within 0.03 of the project's bar, and the floor
-/// is the bar: tool recall held out (bar 0.90, measured 0.911: 72 of 79
-/// tools) and exact entity F1 (bar 0.80; held out 0.809: 205 of 255
-/// predicted and 252 gold spans; blind 0.808).
+/// is the bar: tool recall on dev (bar 0.90, measured 0.911: 72 of 79
+/// tools) and exact entity F1 (bar 0.80; dev 0.809: 205 of 255
+/// predicted and 252 gold spans; test 0.808).
 mod floors {
     pub struct Split {
         pub tool_precision: f64,
@@ -96,15 +96,15 @@ mod floors {
         pub entity_f1_overlap: f64,
         pub speech_act: f64,
     }
-    pub const HELD_OUT: Split = Split {
+    pub const DEV: Split = Split {
         tool_precision: 0.867 - 0.03,
         tool_recall: 0.90,
         entity_f1_strict: 0.80,
         entity_f1_overlap: 0.844 - 0.03,
         speech_act: 0.988 - 0.03,
     };
-    /// The blind domains (ads, logistics), scored once.
-    pub const BLIND: Split = Split {
+    /// The test domains (ads, logistics; written blind), scored once.
+    pub const TEST: Split = Split {
         tool_precision: 0.925 - 0.03,
         tool_recall: 0.942 - 0.03,
         entity_f1_strict: 0.80,
@@ -202,31 +202,31 @@ fn the_report_uses_the_default_thresholds() {
 }
 
 #[test]
-fn held_out_domains_keep_their_measured_quality() {
-    split_keeps_its_measured_quality("heldout", floors::HELD_OUT);
+fn dev_domains_keep_their_measured_quality() {
+    split_keeps_its_measured_quality("dev", floors::DEV);
 }
 
 #[test]
-fn blind_domains_keep_their_measured_quality() {
-    split_keeps_its_measured_quality("blind", floors::BLIND);
+fn test_domains_keep_their_measured_quality() {
+    split_keeps_its_measured_quality("test", floors::TEST);
 }
 
 #[test]
 fn the_trained_matcher_beats_untrained_cosine_and_keywords() {
-    let ours = score("trained", "heldout", "tool_f1");
+    let ours = score("trained", "dev", "tool_f1");
     // Each baseline gets thresholds tuned on the training domains, at its
     // best-F1 point (its strongest showing on this metric).
     for name in ["untrained-cosine", "keyword-overlap"] {
-        let theirs = score(name, "heldout", "tool_f1");
-        eprintln!("held-out tool F1: trained {ours:.3}, {name} {theirs:.3}");
+        let theirs = score(name, "dev", "tool_f1");
+        eprintln!("dev tool F1: trained {ours:.3}, {name} {theirs:.3}");
         assert!(ours >= theirs + 0.05, "{name}: {theirs} vs trained {ours}");
     }
 }
 
 #[test]
-fn drift_rules_on_held_out_scenarios() {
-    let c = &report()["trained"]["workflows_heldout"];
-    eprintln!("held-out scenarios: {c}");
+fn drift_rules_on_dev_scenarios() {
+    let c = &report()["trained"]["workflows_dev"];
+    eprintln!("dev scenarios: {c}");
     let count = |field: &str| c[field].as_u64().unwrap();
     assert!(count("scenarios") >= 18);
     let false_positive_rate = count("benign_flagged") as f64 / count("benign_steps").max(1) as f64;

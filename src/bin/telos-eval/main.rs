@@ -54,6 +54,11 @@ pub struct EvalArgs {
     /// Relevance an unrequested read needs to be tolerated (as `serve`).
     #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
     pub related_read_threshold: f32,
+    /// Also score the trained matcher with each case's catalog cut down to
+    /// the servers its labels use (`server__tool` names), to compare large
+    /// combined catalogs with single-server ones.
+    #[arg(long)]
+    pub single_server: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -92,6 +97,21 @@ fn row(name: &str, s: &Scores) -> String {
     )
 }
 
+/// The second line of a split: the proportions with their 95% intervals.
+fn intervals(s: &Scores) -> String {
+    let ci = |(p, lo, hi): (f64, f64, f64)| format!("{p:.3} [{lo:.3}-{hi:.3}]");
+    format!(
+        "    side-effect R {}  over-permission {}  read R {}  entity F1 w/o ACTION {:.3}  open-ended: delegations {} others {}  (n={})",
+        ci(s.side_effect_recall_ci),
+        ci(s.over_permission_ci),
+        ci(s.read_recall_ci),
+        s.entity_f1_strict_objects,
+        ci(s.open_ended_delegations_ci),
+        ci(s.open_ended_others_ci),
+        s.counts.cases
+    )
+}
+
 const HEADER: &str =
     "  matcher                 tool-P tool-R tool-F1 ent-F1  ent-F1o  act    deleg  q-perm";
 
@@ -109,8 +129,8 @@ async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         domains.iter().filter(|d| names.contains(&d.name)).collect()
     };
     let train = pick(&splits.train);
-    let heldout = pick(&splits.heldout);
-    let blind = pick(&splits.blind);
+    let dev = pick(&splits.dev);
+    let test = pick(&splits.test);
     let model: Arc<dyn Encoder> =
         Arc::new(CachedEncoder::new(Arc::new(args.model.load_encoder()?)));
     let mut matchers: Vec<Matcher> = vec![(
@@ -172,7 +192,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             *t = best;
         }
         let mut per_split = serde_json::Map::new();
-        let scored = [("train", &train), ("heldout", &heldout), ("blind", &blind)];
+        let scored = [("train", &train), ("dev", &dev), ("test", &test)];
         for (split, ds) in scored.into_iter().filter(|(_, ds)| !ds.is_empty()) {
             let (counts, intents) = eval::score(Arc::clone(enc), *t, ds, &embeddings).await?;
             if args.verbose {
@@ -193,6 +213,19 @@ async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             }
             let s = counts.scores();
             lines.push(row(&format!("{name} [{split}]"), &s));
+            lines.push(intervals(&s));
+            if args.single_server && name == "trained" {
+                let single = eval::score_single_server(Arc::clone(enc), *t, ds).await?;
+                let (r, lo, hi) = single.scores().side_effect_recall_ci;
+                lines.push(format!(
+                    "    same cases, each against only the servers its labels use: side-effect recall {r:.3} [{lo:.3}-{hi:.3}] (deployment catalogs: {:.3})",
+                    s.side_effect_recall_ci.0
+                ));
+                per_split.insert(
+                    format!("{split}_single_server"),
+                    serde_json::to_value(single.scores())?,
+                );
+            }
             per_split.insert(split.into(), serde_json::to_value(&s)?);
         }
         if let Some(path) = &args.bfcl {
@@ -261,7 +294,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 related_read_threshold: related,
                 ..Default::default()
             };
-            for (split_name, names) in [("train", &splits.train), ("heldout", &splits.heldout)] {
+            for (split_name, names) in [("train", &splits.train), ("dev", &splits.dev)] {
                 let c =
                     eval::workflows::score_scenarios(&extractor, &split(names), &catalogs, &config)
                         .await?;
@@ -288,15 +321,18 @@ async fn eval(args: EvalArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&Value::Object(report))?);
     } else {
         println!(
-            "fixtures: {} (train: {:?}, held out: {:?}, blind: {:?})",
+            "fixtures: {} (train: {:?}, dev: {:?}, test: {:?})",
             args.dir.display(),
             splits.train,
-            splits.heldout,
-            splits.blind
+            splits.dev,
+            splits.test
         );
         println!("{}", lines.join("\n"));
         println!(
             "  columns: side-effecting tool precision/recall/F1; entity F1 exact and overlap>=0.5; speech-act accuracy; delegations found; questions granted a side effect"
+        );
+        println!(
+            "  second lines: proportions with 95% Wilson intervals; over-permission = unused side-effecting tools granted / unused side-effecting tools; reads found in any role; entity F1 exact without ACTION spans"
         );
     }
     Ok(())

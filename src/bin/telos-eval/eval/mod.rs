@@ -53,12 +53,16 @@ pub enum EvalError {
 pub struct Splits {
     /// Domains used for training data and threshold tuning.
     pub train: Vec<String>,
-    /// Domains never used for training or tuning.
-    pub heldout: Vec<String>,
-    /// Domains written after every choice of model and thresholds, by
-    /// people who had seen no output of the model: scored, never tuned on.
-    #[serde(default)]
-    pub blind: Vec<String>,
+    /// Domains never trained on, read while rules and thresholds were
+    /// developed (`heldout` in older files).
+    #[serde(alias = "heldout")]
+    pub dev: Vec<String>,
+    /// Domains written blind, by people who saw only the annotation guide
+    /// and the catalog and never a model's output; committed before the
+    /// model choices they score and scored once per release, never tuned
+    /// on (`blind` in older files).
+    #[serde(default, alias = "blind")]
+    pub test: Vec<String>,
 }
 
 /// An expected entity of a case.
@@ -166,12 +170,7 @@ fn resolve_spans(
 pub fn load_fixtures(dir: &Path) -> Result<(Splits, Vec<Domain>), EvalError> {
     let splits: Splits = read_json(&dir.join("splits.json"))?;
     let mut domains = Vec::new();
-    for name in splits
-        .train
-        .iter()
-        .chain(&splits.heldout)
-        .chain(&splits.blind)
-    {
+    for name in splits.train.iter().chain(&splits.dev).chain(&splits.test) {
         let folder = dir.join(name);
         let catalog_body: Value = read_json(&folder.join("catalog.json"))?;
         let catalog =
@@ -250,10 +249,38 @@ pub struct Counts {
     pub questions: usize,
     /// Question cases granted any side-effecting tool.
     pub questions_with_side_effects: usize,
+    /// Read-only tools the cases ask for or need.
+    pub read_gold: usize,
+    /// Of those, the ones the intent holds (in any role).
+    pub read_found: usize,
+    /// Side-effecting catalog entries a case does not use (in neither of
+    /// its lists), summed over cases.
+    pub unused_side: usize,
+    /// Of those, the ones the intent grants: over-permission.
+    pub unused_side_granted: usize,
+    /// Entities predicted, ACTION spans left out.
+    pub obj_pred: usize,
+    /// Entities expected, ACTION spans left out.
+    pub obj_gold: usize,
+    /// Exact span and label matches, ACTION spans left out.
+    pub obj_strict: usize,
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
+}
+
+/// `k` of `n` as a proportion with its 95% Wilson score interval
+/// `(p, low, high)`; `(1, 1, 1)` when `n` is 0, as [`ratio`].
+pub fn wilson(k: usize, n: usize) -> (f64, f64, f64) {
+    if n == 0 {
+        return (1.0, 1.0, 1.0);
+    }
+    let (k, n, z) = (k as f64, n as f64, 1.959_964);
+    let p = k / n;
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / (1.0 + z * z / n);
+    (p, (centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 fn f1(p: f64, r: f64) -> f64 {
@@ -283,6 +310,19 @@ pub struct Scores {
     pub delegation_recall: f64,
     /// Share of questions granted a side effect.
     pub question_over_permission: f64,
+    /// Side-effecting tool recall with its 95% Wilson interval.
+    pub side_effect_recall_ci: (f64, f64, f64),
+    /// Unused side-effecting tools granted ÷ unused side-effecting tools,
+    /// with its 95% interval.
+    pub over_permission_ci: (f64, f64, f64),
+    /// Read-only tool recall (any role), with its 95% interval.
+    pub read_recall_ci: (f64, f64, f64),
+    /// Entity F1, exact spans, ACTION spans left out.
+    pub entity_f1_strict_objects: f64,
+    /// Delegations marked open-ended, with its 95% interval.
+    pub open_ended_delegations_ci: (f64, f64, f64),
+    /// Other requests marked open-ended, with its 95% interval.
+    pub open_ended_others_ci: (f64, f64, f64),
     /// The counts.
     pub counts: Counts,
 }
@@ -302,16 +342,39 @@ impl Counts {
             speech_act_accuracy: ratio(self.act_correct, self.cases),
             delegation_recall: ratio(self.delegations_found, self.delegations),
             question_over_permission: ratio(self.questions_with_side_effects, self.questions),
+            side_effect_recall_ci: wilson(self.tool_tp, self.tool_tp + self.tool_fn),
+            over_permission_ci: wilson(self.unused_side_granted, self.unused_side),
+            read_recall_ci: wilson(self.read_found, self.read_gold),
+            entity_f1_strict_objects: f1(
+                ratio(self.obj_strict, self.obj_pred),
+                ratio(self.obj_strict, self.obj_gold),
+            ),
+            open_ended_delegations_ci: wilson(self.delegations_found, self.delegations),
+            open_ended_others_ci: wilson(self.false_open_ended, self.cases - self.delegations),
             counts: self.clone(),
         }
     }
 
-    /// Adds the outcome of one case.
-    pub fn add(&mut self, case: &Case, intent: &Intent) {
+    /// Adds the outcome of one case, extracted over `catalog`.
+    pub fn add(&mut self, case: &Case, intent: &Intent, catalog: &Catalog) {
         let exp = &case.file.expected;
         self.cases += 1;
         let granted: BTreeSet<&str> = intent.granted().collect();
         let expected: BTreeSet<&str> = exp.tools.iter().map(String::as_str).collect();
+        let held: BTreeSet<&str> = intent.tools.iter().map(|t| t.name.as_str()).collect();
+        let reads: BTreeSet<&str> = exp.read_tools.iter().map(String::as_str).collect();
+        self.read_gold += reads.len();
+        self.read_found += reads.intersection(&held).count();
+        let unused = catalog
+            .entries
+            .iter()
+            .filter(|e| !e.read_only)
+            .map(|e| e.name.as_str())
+            .filter(|n| !expected.contains(n) && !reads.contains(n));
+        for name in unused {
+            self.unused_side += 1;
+            self.unused_side_granted += usize::from(granted.contains(name));
+        }
         self.tool_tp += granted.intersection(&expected).count();
         self.tool_fp += granted.difference(&expected).count();
         self.tool_fn += expected.difference(&granted).count();
@@ -334,6 +397,14 @@ impl Counts {
         self.ent_pred += pred.len();
         self.ent_gold += case.spans.len();
         self.ent_strict += pred.iter().filter(|p| case.spans.contains(p)).count();
+        let object = |s: &&(EntityLabel, usize, usize)| s.0 != EntityLabel::Action;
+        self.obj_pred += pred.iter().filter(object).count();
+        self.obj_gold += case.spans.iter().filter(object).count();
+        self.obj_strict += pred
+            .iter()
+            .filter(object)
+            .filter(|p| case.spans.contains(p))
+            .count();
         let mut used = vec![false; pred.len()];
         for &(label, gs, ge) in &case.spans {
             let hit = pred.iter().enumerate().position(|(k, &(l, ps, pe))| {
@@ -559,11 +630,67 @@ pub async fn score(
                     &emb,
                 )
                 .await?;
-            counts.add(c, &intent);
+            counts.add(c, &intent, &d.catalog);
             intents.push((c.id.clone(), intent));
         }
     }
     Ok((counts, intents))
+}
+
+/// The server of a gateway-style tool name (`server__tool`).
+fn server_of(tool: &str) -> &str {
+    tool.split_once("__").map_or(tool, |(server, _)| server)
+}
+
+/// Scores `domains` with every case's catalog cut down to the servers its
+/// labelled tools come from: the single-server (or few-server) catalogs a
+/// deployment combines. Cases that name no tool keep the whole catalog.
+pub async fn score_single_server(
+    encoder: Arc<dyn Encoder>,
+    thresholds: MatchThresholds,
+    domains: &[&Domain],
+) -> Result<Counts, EvalError> {
+    let extractor = Extractor::new(
+        encoder,
+        ExtractionConfig {
+            thresholds,
+            ..ExtractionConfig::default()
+        },
+    );
+    let mut counts = Counts::default();
+    let mut embedded: HashMap<(String, BTreeSet<String>), (Catalog, CatalogEmbeddings)> =
+        HashMap::new();
+    for d in domains {
+        for c in &d.cases {
+            let exp = &c.file.expected;
+            let servers: BTreeSet<String> = exp
+                .tools
+                .iter()
+                .chain(&exp.read_tools)
+                .map(|t| server_of(t).to_string())
+                .collect();
+            let key = (d.name.clone(), servers);
+            if !embedded.contains_key(&key) {
+                let entries = d
+                    .catalog
+                    .entries
+                    .iter()
+                    .filter(|e| key.1.is_empty() || key.1.contains(server_of(&e.name)))
+                    .cloned()
+                    .collect();
+                let catalog = Catalog { entries };
+                let emb = extractor.embed_catalog(&catalog).await?;
+                embedded.insert(key.clone(), (catalog, emb));
+            }
+            if let Some((catalog, emb)) = embedded.get(&key) {
+                let intent = extractor
+                    .extract(Subject::new("user", "eval"), &c.file.prompt, catalog, emb)
+                    .await?;
+                counts.add(c, &intent, catalog);
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// Embeds every domain's catalog once.
@@ -837,12 +964,15 @@ mod tests {
     }
 
     #[test]
-    fn the_blind_split_is_optional_and_nothing_else_is_accepted() {
-        let s: Splits = serde_json::from_str(r#"{"train": ["a"], "heldout": ["b"]}"#).unwrap();
-        assert!(s.blind.is_empty());
+    fn the_test_split_is_optional_and_nothing_else_is_accepted() {
+        let s: Splits = serde_json::from_str(r#"{"train": ["a"], "dev": ["b"]}"#).unwrap();
+        assert!(s.test.is_empty());
         let s: Splits =
             serde_json::from_str(r#"{"train": ["a"], "heldout": ["b"], "blind": ["c"]}"#).unwrap();
-        assert_eq!(s.blind, vec!["c".to_string()]);
+        assert_eq!(
+            (s.dev, s.test),
+            (vec!["b".to_string()], vec!["c".to_string()])
+        );
         assert!(
             serde_json::from_str::<Splits>(r#"{"train": [], "heldout": [], "x": []}"#).is_err()
         );
@@ -980,7 +1110,72 @@ mod tests {
                 verb_boost: 0.0,
             },
         };
-        c.add(&k, &intent);
+        c.add(&k, &intent, &Catalog { entries: vec![] });
         assert_eq!((c.ent_strict, c.ent_overlap, c.ent_pred), (0, 1, 2));
+    }
+
+    #[test]
+    fn wilson_intervals_match_the_textbook_values() {
+        // 9 of 10: p 0.9, 95% Wilson interval 0.596-0.982.
+        let (p, lo, hi) = wilson(9, 10);
+        assert!((p - 0.9).abs() < 1e-12);
+        assert!(
+            (lo - 0.596).abs() < 1e-3 && (hi - 0.982).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        // None of 50: the interval still reaches 0.071.
+        let (p, lo, hi) = wilson(0, 50);
+        assert_eq!((p, lo), (0.0, 0.0));
+        assert!((hi - 0.0713).abs() < 1e-3, "{hi}");
+        assert_eq!(wilson(0, 0), (1.0, 1.0, 1.0));
+    }
+
+    #[tokio::test]
+    async fn counts_reads_over_permission_and_object_entities() {
+        let catalog = parse_catalog(
+            &serde_json::json!({"tools": [
+                {"name": "send_email", "description": "Send an email", "annotations": {"readOnlyHint": false}},
+                {"name": "delete_email", "description": "Delete an email", "annotations": {"readOnlyHint": false}},
+                {"name": "archive_email", "description": "Archive an email", "annotations": {"readOnlyHint": false}},
+                {"name": "list_emails", "description": "List emails", "annotations": {"readOnlyHint": true}}
+            ]}),
+            Limits::default(),
+        )
+        .unwrap();
+        let mut k = case(
+            "send an email to bob@x.io",
+            &["send_email"],
+            SpeechAct::Action,
+            &[
+                (EntityLabel::Action, "send"),
+                (EntityLabel::Email, "bob@x.io"),
+            ],
+        );
+        k.file.expected.read_tools = vec!["list_emails".into()];
+        let d = Domain {
+            name: "d".into(),
+            catalog: catalog.clone(),
+            cases: vec![k],
+        };
+        let enc: Arc<dyn Encoder> = Arc::new(KeywordEncoder::new(Calibration {
+            scale: 10.0,
+            bias: -3.0,
+        }));
+        let (counts, intents) = score(enc, MatchThresholds::default(), &[&d], &HashMap::new())
+            .await
+            .unwrap();
+        let granted: Vec<&str> = intents[0].1.granted().collect();
+        // Unused side-effecting entries: delete_email and archive_email.
+        assert_eq!(counts.unused_side, 2);
+        assert_eq!(
+            counts.unused_side_granted,
+            granted.iter().filter(|n| **n != "send_email").count()
+        );
+        assert_eq!(counts.read_gold, 1);
+        let held = intents[0].1.tools.iter().any(|t| t.name == "list_emails");
+        assert_eq!(counts.read_found, usize::from(held));
+        // One object entity expected (the address); ACTION spans left out.
+        assert_eq!(counts.obj_gold, 1);
+        assert!(counts.obj_pred <= counts.ent_pred && counts.obj_strict <= 1);
     }
 }
