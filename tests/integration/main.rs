@@ -12,6 +12,7 @@ mod api_workflows;
 mod authzen;
 mod common;
 mod crash;
+mod durability;
 mod fuzz_regressions;
 mod model;
 mod server;
