@@ -217,6 +217,20 @@ pub struct ServeArgs {
     /// a step of it (for PEPs that ask but do not report).
     #[arg(long, env = "TELOS_RECORD_EVALUATIONS")]
     pub record_evaluations: bool,
+    /// Permit AuthZEN evaluations that name no workflow when no base
+    /// policy is loaded (fail open). By default such an evaluation is
+    /// denied unless a base policy explicitly permits it.
+    #[arg(long, env = "TELOS_ALLOW_WITHOUT_WORKFLOW")]
+    pub allow_without_workflow: bool,
+    /// Items of an AuthZEN batch at most.
+    #[arg(long, env = "TELOS_MAX_BATCH_ITEMS", default_value_t = 1000)]
+    pub max_batch_items: usize,
+    /// Results of an AuthZEN search at most.
+    #[arg(long, env = "TELOS_MAX_SEARCH_RESULTS", default_value_t = 1000)]
+    pub max_search_results: usize,
+    /// Bytes of an AuthZEN `context` (compact JSON) at most.
+    #[arg(long, env = "TELOS_MAX_CONTEXT_BYTES", default_value_t = 64 * 1024)]
+    pub max_context_bytes: usize,
     /// Base URL published in `/.well-known/authzen-configuration` (and the
     /// URL DPoP proofs must name).
     #[arg(long, env = "TELOS_PUBLIC_URL")]
