@@ -206,6 +206,9 @@ pub struct ServeArgs {
     /// Request limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Connection limits.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
     /// Step judging.
     #[command(flatten)]
     pub tracking: TrackingArgs,
@@ -406,6 +409,39 @@ pub struct LimitArgs {
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "TELOS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+}
+
+/// Limits on connections (see `api::serve`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ConnectionArgs {
+    /// Open connections from one IP address at most (0: no cap).
+    #[arg(long, env = "TELOS_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(long, env = "TELOS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// Seconds between HTTP/2 keep-alive pings (an unanswered ping closes
+    /// the connection after as long again).
+    #[arg(long, env = "TELOS_HTTP2_KEEP_ALIVE_SECS", default_value_t = 20)]
+    pub http2_keep_alive_secs: u64,
+    /// Concurrent HTTP/2 streams per connection at most.
+    #[arg(long, env = "TELOS_HTTP2_MAX_STREAMS", default_value_t = 128)]
+    pub http2_max_concurrent_streams: u32,
+}
+
+impl ConnectionArgs {
+    /// The server-loop limits these arguments set (the others default).
+    pub fn serve_options(&self) -> crate::api::serve::ServeOptions {
+        use std::time::Duration;
+        crate::api::serve::ServeOptions {
+            max_connections_per_ip: self.max_connections_per_ip,
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            http2_keep_alive_interval: Duration::from_secs(self.http2_keep_alive_secs.max(1)),
+            http2_keep_alive_timeout: Duration::from_secs(self.http2_keep_alive_secs.max(1)),
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams.max(1),
+            ..crate::api::serve::ServeOptions::default()
+        }
+    }
 }
 
 /// `telos extract`.

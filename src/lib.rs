@@ -128,6 +128,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ),
             max_connections: args.limits.max_connections,
             shutdown_grace: std::time::Duration::from_secs(10),
+            ..args.connections.serve_options()
         },
         shutdown_signal(),
     );

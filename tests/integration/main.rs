@@ -12,6 +12,7 @@ mod api_workflows;
 mod authzen;
 mod authzen_limits;
 mod common;
+mod connections;
 mod crash;
 mod durability;
 mod fail_closed;
