@@ -255,6 +255,10 @@ pub struct AuthArgs {
     /// JWKS URL for bearer JWTs (cached; fetched again on an unknown `kid`).
     #[arg(long, env = "TELOS_AUTH_JWKS_URL", conflicts_with = "auth_jwks")]
     pub auth_jwks_url: Option<String>,
+    /// Seconds a fetched JWKS is trusted before it is fetched again (a
+    /// withdrawn key stops verifying after at most this long).
+    #[arg(long, env = "TELOS_AUTH_JWKS_MAX_AGE_SECS", default_value_t = 600)]
+    pub auth_jwks_max_age_secs: u64,
     /// Accepted issuers of bearer JWTs (comma-separated; empty: any).
     #[arg(long, env = "TELOS_AUTH_ISSUERS", value_delimiter = ',')]
     pub auth_issuer: Vec<String>,
@@ -313,9 +317,13 @@ impl AuthArgs {
                 &std::fs::read_to_string(p)
                     .with_context(|| format!("reading `{}`", p.display()))?,
             )?),
-            (None, Some(url)) => Some(JwksSource::url(
+            (None, Some(url)) => Some(JwksSource::url_with(
                 url.clone(),
-                std::time::Duration::from_secs(30),
+                crate::auth::JwksPolicy {
+                    refresh_every: std::time::Duration::from_secs(30),
+                    max_age: std::time::Duration::from_secs(self.auth_jwks_max_age_secs.max(1)),
+                    ..crate::auth::JwksPolicy::default()
+                },
             )?),
             (None, None) => None,
         };
