@@ -198,6 +198,9 @@ pub struct ServeArgs {
     /// Request limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Connection limits.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
     /// Step judging.
     #[command(flatten)]
     pub tracking: TrackingArgs,
@@ -209,6 +212,20 @@ pub struct ServeArgs {
     /// a step of it (for PEPs that ask but do not report).
     #[arg(long, env = "TELOS_RECORD_EVALUATIONS")]
     pub record_evaluations: bool,
+    /// Permit AuthZEN evaluations that name no workflow when no base
+    /// policy is loaded (fail open). By default such an evaluation is
+    /// denied unless a base policy explicitly permits it.
+    #[arg(long, env = "TELOS_ALLOW_WITHOUT_WORKFLOW")]
+    pub allow_without_workflow: bool,
+    /// Items of an AuthZEN batch at most.
+    #[arg(long, env = "TELOS_MAX_BATCH_ITEMS", default_value_t = 1000)]
+    pub max_batch_items: usize,
+    /// Results of an AuthZEN search at most.
+    #[arg(long, env = "TELOS_MAX_SEARCH_RESULTS", default_value_t = 1000)]
+    pub max_search_results: usize,
+    /// Bytes of an AuthZEN `context` (compact JSON) at most.
+    #[arg(long, env = "TELOS_MAX_CONTEXT_BYTES", default_value_t = 64 * 1024)]
+    pub max_context_bytes: usize,
     /// Base URL published in `/.well-known/authzen-configuration` (and the
     /// URL DPoP proofs must name).
     #[arg(long, env = "TELOS_PUBLIC_URL")]
@@ -230,6 +247,10 @@ pub struct AuthArgs {
     /// JWKS URL for bearer JWTs (cached; fetched again on an unknown `kid`).
     #[arg(long, env = "TELOS_AUTH_JWKS_URL", conflicts_with = "auth_jwks")]
     pub auth_jwks_url: Option<String>,
+    /// Seconds a fetched JWKS is trusted before it is fetched again (a
+    /// withdrawn key stops verifying after at most this long).
+    #[arg(long, env = "TELOS_AUTH_JWKS_MAX_AGE_SECS", default_value_t = 600)]
+    pub auth_jwks_max_age_secs: u64,
     /// Accepted issuers of bearer JWTs (comma-separated; empty: any).
     #[arg(long, env = "TELOS_AUTH_ISSUERS", value_delimiter = ',')]
     pub auth_issuer: Vec<String>,
@@ -288,9 +309,13 @@ impl AuthArgs {
                 &std::fs::read_to_string(p)
                     .with_context(|| format!("reading `{}`", p.display()))?,
             )?),
-            (None, Some(url)) => Some(JwksSource::url(
+            (None, Some(url)) => Some(JwksSource::url_with(
                 url.clone(),
-                std::time::Duration::from_secs(30),
+                crate::auth::JwksPolicy {
+                    refresh_every: std::time::Duration::from_secs(30),
+                    max_age: std::time::Duration::from_secs(self.auth_jwks_max_age_secs.max(1)),
+                    ..crate::auth::JwksPolicy::default()
+                },
             )?),
             (None, None) => None,
         };
@@ -395,6 +420,39 @@ impl From<LimitArgs> for crate::api::Limits {
             max_json_depth: l.max_json_depth,
             max_concurrent_requests: l.max_concurrent_requests,
             request_timeout_secs: l.request_timeout_secs,
+        }
+    }
+}
+
+/// Limits on connections (see `api::serve`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ConnectionArgs {
+    /// Open connections from one IP address at most (0: no cap).
+    #[arg(long, env = "TELOS_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(long, env = "TELOS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// Seconds between HTTP/2 keep-alive pings (an unanswered ping closes
+    /// the connection after as long again).
+    #[arg(long, env = "TELOS_HTTP2_KEEP_ALIVE_SECS", default_value_t = 20)]
+    pub http2_keep_alive_secs: u64,
+    /// Concurrent HTTP/2 streams per connection at most.
+    #[arg(long, env = "TELOS_HTTP2_MAX_STREAMS", default_value_t = 128)]
+    pub http2_max_concurrent_streams: u32,
+}
+
+impl ConnectionArgs {
+    /// The server-loop limits these arguments set (the others default).
+    pub fn serve_options(&self) -> crate::api::serve::ServeOptions {
+        use std::time::Duration;
+        crate::api::serve::ServeOptions {
+            max_connections_per_ip: self.max_connections_per_ip,
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            http2_keep_alive_interval: Duration::from_secs(self.http2_keep_alive_secs.max(1)),
+            http2_keep_alive_timeout: Duration::from_secs(self.http2_keep_alive_secs.max(1)),
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams.max(1),
+            ..crate::api::serve::ServeOptions::default()
         }
     }
 }

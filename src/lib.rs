@@ -61,20 +61,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(store),
         args.service_config()?,
     ));
+    let decision_point = pdp::Pdp::new(
+        match &args.policies {
+            Some(dir) => Some(
+                pdp::BasePolicy::load(dir)
+                    .with_context(|| format!("loading policies from `{}`", dir.display()))?,
+            ),
+            None => None,
+        },
+        args.record_evaluations,
+    )
+    .allow_without_workflow(args.allow_without_workflow)
+    .with_limits(pdp::Limits {
+        request: pdp::request::Limits {
+            max_batch_items: args.max_batch_items,
+            max_context_bytes: args.max_context_bytes,
+        },
+        max_search_results: args.max_search_results,
+    });
     let state = api::AppState {
         service: Arc::clone(&service),
         limits: args.limits.into(),
         prometheus: telemetry::prometheus(),
-        pdp: Arc::new(pdp::Pdp::new(
-            match &args.policies {
-                Some(dir) => Some(
-                    pdp::BasePolicy::load(dir)
-                        .with_context(|| format!("loading policies from `{}`", dir.display()))?,
-                ),
-                None => None,
-            },
-            args.record_evaluations,
-        )),
+        pdp: Arc::new(decision_point),
         public_url: args.public_url.clone(),
         auth: authenticator,
         limiter: std::num::NonZeroU32::new(args.auth.rate_limit).map(|rate| {
@@ -120,6 +129,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ),
             max_connections: args.limits.max_connections,
             shutdown_grace: std::time::Duration::from_secs(10),
+            ..args.connections.serve_options()
         },
         shutdown_signal(),
     );

@@ -6,7 +6,7 @@
 //! handler, so nothing is stored for it.
 
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -70,12 +70,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
+        // DPoP's `htu` is checked against the configured public URL only:
+        // the client's `Host` (and a guessed scheme) proves nothing.
         let url = match &state.public_url {
             Some(base) => format!("{}{path}", base.trim_end_matches('/')),
-            None => format!(
-                "http://{}{path}",
-                header(HOST).unwrap_or_else(|| "localhost".into())
-            ),
+            None => String::new(),
         };
         (
             url,

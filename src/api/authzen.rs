@@ -1,19 +1,23 @@
 //! AuthZEN 1.0 endpoints: evaluation, evaluations (batch), subject /
 //! resource / action search, and the discovery document. A deny is a 200
-//! with `{"decision": false}`; a malformed request is a 400.
+//! with `{"decision": false}`; a malformed request is a 400. Batches,
+//! contexts and search results are bounded (see [`crate::pdp::Limits`]),
+//! and long batches and searches yield to the scheduler every
+//! [`YIELD_EVERY`] evaluations so the request timeout can fire.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::HOST;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 use super::json::JsonBody;
 use super::{ApiError, AppState, need};
 use crate::auth::{Caller, Role};
 use crate::intent::{Action, Decision, Resource, Subject};
-use crate::pdp::PdpError;
 use crate::pdp::request::{self, Evaluation, Semantic};
+use crate::pdp::{PdpError, YIELD_EVERY};
 
 impl From<PdpError> for ApiError {
     fn from(e: PdpError) -> Self {
@@ -32,7 +36,7 @@ pub async fn evaluation(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Decision>, ApiError> {
     need(&caller, &[Role::Pep])?;
-    let e = request::single(&body)?;
+    let e = request::single_with(&body, &state.pdp.limits().request)?;
     let outcome = state
         .pdp
         .evaluate(state.service.tracker(), &caller.tenant, &e)
@@ -50,7 +54,7 @@ pub async fn evaluations(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     need(&caller, &[Role::Pep])?;
-    let batch = request::batch(&body)?;
+    let batch = request::batch_with(&body, &state.pdp.limits().request)?;
     let tracker = state.service.tracker();
     if batch.items.is_empty() {
         let e = batch.defaults.complete(&request::Partial::default())?;
@@ -61,7 +65,10 @@ pub async fn evaluations(
         ));
     }
     let mut out = Vec::with_capacity(batch.items.len());
-    for item in batch.items {
+    for (i, item) in batch.items.into_iter().enumerate() {
+        if i > 0 && i % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+        }
         let decision = match item.complete(&batch.defaults) {
             Ok(e) => state.pdp.evaluate(tracker, &caller.tenant, &e).await.item(),
             Err(err) => Decision {
@@ -149,10 +156,19 @@ fn type_only(body: &Value, key: &str) -> Result<String, ApiError> {
         })
 }
 
-fn context_of(body: &Value) -> Result<crate::intent::Object, ApiError> {
+fn context_of(state: &AppState, body: &Value) -> Result<Arc<crate::intent::Object>, ApiError> {
     match body.get("context") {
         None | Some(Value::Null) => Ok(Default::default()),
-        Some(Value::Object(o)) => Ok(o.clone()),
+        Some(v @ Value::Object(o)) => {
+            let max = state.pdp.limits().request.max_context_bytes;
+            if request::json_size(v, max) > max {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!("`context` is larger than {max} bytes"),
+                ));
+            }
+            Ok(Arc::new(o.clone()))
+        }
         Some(_) => Err(ApiError::bad_request(
             "invalid_request",
             "`context` must be an object",
@@ -171,19 +187,26 @@ pub async fn search_subject(
     let kind = type_only(&body, "subject")?;
     let action = request::action(required(&body, "action")?, "action")?;
     let resource = request::resource(required(&body, "resource")?, "resource")?;
-    let context = context_of(&body)?;
+    let context = context_of(&state, &body)?;
     let candidates = state
         .pdp
         .base()
         .map(|b| b.entities_of(&kind))
         .unwrap_or_default();
     let mut results = Vec::new();
-    for id in candidates {
+    let max = state.pdp.limits().max_search_results;
+    for (i, id) in candidates.into_iter().enumerate() {
+        if results.len() >= max {
+            break;
+        }
+        if i > 0 && i % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+        }
         let e = Evaluation {
             subject: Subject::new(kind.clone(), id.clone()),
             action: action.clone(),
             resource: resource.clone(),
-            context: context.clone(),
+            context: Arc::clone(&context),
         };
         if state
             .pdp
@@ -208,19 +231,26 @@ pub async fn search_resource(
     let subject = request::subject(required(&body, "subject")?, "subject")?;
     let action = request::action(required(&body, "action")?, "action")?;
     let kind = type_only(&body, "resource")?;
-    let context = context_of(&body)?;
+    let context = context_of(&state, &body)?;
     let candidates = state
         .pdp
         .base()
         .map(|b| b.entities_of(&kind))
         .unwrap_or_default();
     let mut results = Vec::new();
-    for id in candidates {
+    let max = state.pdp.limits().max_search_results;
+    for (i, id) in candidates.into_iter().enumerate() {
+        if results.len() >= max {
+            break;
+        }
+        if i > 0 && i % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+        }
         let e = Evaluation {
             subject: subject.clone(),
             action: action.clone(),
             resource: Resource::new(kind.clone(), id.clone()),
-            context: context.clone(),
+            context: Arc::clone(&context),
         };
         if state
             .pdp
@@ -246,7 +276,7 @@ pub async fn search_action(
     need(&caller, &[Role::Pep])?;
     let subject = request::subject(required(&body, "subject")?, "subject")?;
     let resource = request::resource(required(&body, "resource")?, "resource")?;
-    let context = context_of(&body)?;
+    let context = context_of(&state, &body)?;
     let mut names: Vec<String> = state
         .pdp
         .base()
@@ -263,7 +293,14 @@ pub async fn search_action(
     names.sort();
     names.dedup();
     let mut results = Vec::new();
-    for name in names {
+    let max = state.pdp.limits().max_search_results;
+    for (i, name) in names.into_iter().enumerate() {
+        if results.len() >= max {
+            break;
+        }
+        if i > 0 && i % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+        }
         let mut r = resource.clone();
         if r.kind == "tool" && r.id == "*" {
             r.id = name.clone();
@@ -272,7 +309,7 @@ pub async fn search_action(
             subject: subject.clone(),
             action: Action::new(name.clone()),
             resource: r,
-            context: context.clone(),
+            context: Arc::clone(&context),
         };
         if state
             .pdp

@@ -109,6 +109,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let inflight = Arc::clone(&inflight);
             async move {
+                // Health checks are never shed: an orchestrator must see a
+                // live process as live, however loaded.
+                if matches!(req.uri().path(), "/healthz" | "/readyz") {
+                    return next.run(req).await;
+                }
                 // Load shedding: beyond the limit, answer 429 at once.
                 match inflight.try_acquire_owned() {
                     Ok(_permit) => next.run(req).await,

@@ -4,6 +4,22 @@
 //! header) signed by that key, naming the method (`htm`), URL (`htu`),
 //! time (`iat`), a unique id (`jti`) and the token's hash (`ath`). A `jti`
 //! is accepted once: replays within the proof lifetime are refused.
+//!
+//! A proof is accepted from [`MAX_FUTURE_SKEW`] before its `iat` to
+//! [`PROOF_LIFETIME`] after it, and its `jti` is remembered for
+//! [`REPLAY_WINDOW`] (the whole of that span), so no proof can outlive the
+//! memory of its use. A `jti` is at most [`MAX_JTI_LEN`] bytes. The `htu`
+//! is compared with the server's configured public URL; with none
+//! configured, no proof can be checked and bound tokens are refused.
+
+/// Seconds a proof is accepted after its `iat`.
+pub const PROOF_LIFETIME: u64 = 300;
+/// Seconds a proof's `iat` may lie in the future (clock skew).
+pub const MAX_FUTURE_SKEW: u64 = 5;
+/// How long a `jti` is remembered: longer than any proof is accepted.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(PROOF_LIFETIME + MAX_FUTURE_SKEW + 1);
+/// Longest accepted `jti`, in bytes.
+pub const MAX_JTI_LEN: usize = 128;
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
@@ -112,6 +128,12 @@ pub fn verify_proof(
     expected_jkt: Option<&str>,
     replay: &ReplayCache,
 ) -> Result<(), AuthError> {
+    if url.is_empty() {
+        return Err(AuthError::Dpop(
+            "the server has no public URL (`--public-url`), so DPoP proofs cannot be checked"
+                .into(),
+        ));
+    }
     let header = decode_header(proof).map_err(|e| AuthError::Dpop(e.to_string()))?;
     if header.typ.as_deref() != Some("dpop+jwt") {
         return Err(AuthError::Dpop("`typ` must be `dpop+jwt`".into()));
@@ -158,7 +180,14 @@ pub fn verify_proof(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    if claims.iat + 300 < now || claims.iat > now + 60 {
+    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
+        return Err(AuthError::Dpop(format!(
+            "`jti` must be 1 to {MAX_JTI_LEN} bytes"
+        )));
+    }
+    if claims.iat.saturating_add(PROOF_LIFETIME) < now
+        || claims.iat > now.saturating_add(MAX_FUTURE_SKEW)
+    {
         return Err(AuthError::Dpop(
             "`iat` is outside the accepted window".into(),
         ));
@@ -202,13 +231,19 @@ htwodZy3AIbNTmeV6dZLb5HJ7srcV/HWi0pRF/pCiEAs1PXbQwBP0VS/
     }
 
     pub(crate) fn proof(jti: &str, htm: &str, htu: &str, token: &str) -> String {
+        proof_at(jti, htm, htu, token, 0)
+    }
+
+    /// A proof whose `iat` is `offset` seconds from now.
+    pub(crate) fn proof_at(jti: &str, htm: &str, htu: &str, token: &str, offset: i64) -> String {
         let mut h = Header::new(Algorithm::ES256);
         h.typ = Some("dpop+jwt".into());
         h.jwk = Some(serde_json::from_value::<Jwk>(public_jwk()).unwrap());
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
-            .as_secs();
+            .as_secs()
+            .saturating_add_signed(offset);
         let claims = json!({"jti": jti, "htm": htm, "htu": htu, "iat": now, "ath": b64(&Sha256::digest(token.as_bytes()))});
         encode(
             &h,
@@ -282,6 +317,27 @@ htwodZy3AIbNTmeV6dZLb5HJ7srcV/HWi0pRF/pCiEAs1PXbQwBP0VS/
             assert!(verify_proof(&p, m, u, t, Some(k), &cache).is_err());
         }
         assert!(verify_proof("not.a.jwt", "POST", url, "tok", None, &cache).is_err());
+    }
+
+    #[test]
+    fn future_proofs_long_ids_and_a_missing_public_url_are_refused() {
+        let cache = ReplayCache::new(REPLAY_WINDOW, 100);
+        let url = "https://pdp.example/v1/intents";
+        let check = |p: &str, u: &str| verify_proof(p, "POST", u, "tok", None, &cache);
+        // A proof dated 60 s ahead would outlive its `jti` in the cache.
+        let err = check(&proof_at("f1", "POST", url, "tok", 60), url).unwrap_err();
+        assert!(err.to_string().contains("`iat`"), "{err}");
+        check(&proof_at("f2", "POST", url, "tok", 2), url).unwrap();
+        check(&proof_at("f3", "POST", url, "tok", -200), url).unwrap();
+        assert!(check(&proof_at("f4", "POST", url, "tok", -400), url).is_err());
+        let long = "j".repeat(MAX_JTI_LEN + 1);
+        let err = check(&proof(&long, "POST", url, "tok"), url).unwrap_err();
+        assert!(err.to_string().contains("`jti`"), "{err}");
+        check(&proof(&"j".repeat(MAX_JTI_LEN), "POST", url, "tok"), url).unwrap();
+        // Without a configured public URL nothing can be compared.
+        let err = check(&proof("f5", "POST", url, "tok"), "").unwrap_err();
+        assert!(err.to_string().contains("public URL"), "{err}");
+        assert!(REPLAY_WINDOW.as_secs() > PROOF_LIFETIME + MAX_FUTURE_SKEW);
     }
 
     #[test]

@@ -2,6 +2,12 @@
 //! verified against a JWKS from a file or a URL. A URL's key set is cached
 //! and fetched again when a token names an unknown `kid` (at most once per
 //! `refresh_every`), so rotated keys are picked up without a restart.
+//!
+//! Fetching is guarded: a URL must be `https://` (plain `http://` only on
+//! a loopback host), redirects are refused, concurrent misses share one
+//! fetch, a failed fetch starts an exponential back-off during which no
+//! fetch is tried, and a cached set older than `max_age` is not trusted
+//! (a key the issuer withdrew stops verifying without a restart).
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
@@ -12,6 +18,38 @@ use std::time::{Duration, Instant};
 use super::dpop::{DpopMode, ReplayCache, verify_proof};
 use super::{AuthError, Caller, Presented, Role};
 
+/// How a JWKS URL is fetched and cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksPolicy {
+    /// Minimum time between two fetches for unknown `kid`s.
+    pub refresh_every: Duration,
+    /// A cached set older than this is fetched again before use.
+    pub max_age: Duration,
+    /// Back-off after the first failed fetch; doubles with each failure.
+    pub backoff: Duration,
+    /// Longest back-off.
+    pub max_backoff: Duration,
+}
+
+impl Default for JwksPolicy {
+    fn default() -> Self {
+        Self {
+            refresh_every: Duration::from_secs(30),
+            max_age: Duration::from_secs(600),
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The cached key set of a URL (internal state).
+pub struct Cached {
+    set: JwkSet,
+    fetched: Option<Instant>,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
 /// Where the keys come from.
 pub enum JwksSource {
     /// A fixed key set (from a file).
@@ -20,13 +58,23 @@ pub enum JwksSource {
     Url {
         /// The JWKS URL.
         url: String,
-        /// HTTP client.
+        /// HTTP client (no redirects).
         client: reqwest::Client,
-        /// The cached key set and when it was fetched.
-        cache: RwLock<(JwkSet, Option<Instant>)>,
-        /// Minimum time between two fetches.
-        refresh_every: Duration,
+        /// The cached key set, when it was fetched, and the back-off.
+        cache: RwLock<Cached>,
+        /// Held by the one task fetching (single flight).
+        fetching: tokio::sync::Mutex<()>,
+        /// Fetch and cache policy.
+        policy: JwksPolicy,
     },
+}
+
+fn no_key() -> AuthError {
+    AuthError::Invalid("no key matches the token's `kid`".into())
+}
+
+fn poisoned() -> AuthError {
+    AuthError::Config("JWKS cache poisoned".into())
 }
 
 impl JwksSource {
@@ -40,18 +88,42 @@ impl JwksSource {
         Ok(Self::Static(set))
     }
 
-    /// A JWKS URL (fetched lazily, then cached).
+    /// A JWKS URL (fetched lazily, then cached) with the default policy
+    /// and `refresh_every`.
     pub fn url(url: String, refresh_every: Duration) -> Result<Self, AuthError> {
+        Self::url_with(
+            url,
+            JwksPolicy {
+                refresh_every,
+                ..JwksPolicy::default()
+            },
+        )
+    }
+
+    /// A JWKS URL with an explicit policy. Refuses `http://` unless the
+    /// host is a loopback address.
+    pub fn url_with(url: String, policy: JwksPolicy) -> Result<Self, AuthError> {
         let parsed = reqwest::Url::parse(&url)
             .map_err(|e| AuthError::Config(format!("JWKS URL `{url}`: {e}")))?;
-        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
-        // A key set on this machine is never fetched through a proxy.
         let loopback = parsed.host_str().is_some_and(|h| {
             h == "localhost"
                 || h.trim_matches(['[', ']'])
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         });
+        match parsed.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            other => {
+                return Err(AuthError::Config(format!(
+                    "JWKS URL `{url}`: the scheme must be https (`{other}` is accepted only on a loopback host)"
+                )));
+            }
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none());
+        // A key set on this machine is never fetched through a proxy.
         if loopback {
             builder = builder.no_proxy();
         }
@@ -61,8 +133,14 @@ impl JwksSource {
         Ok(Self::Url {
             url,
             client,
-            cache: RwLock::new((JwkSet { keys: vec![] }, None)),
-            refresh_every,
+            cache: RwLock::new(Cached {
+                set: JwkSet { keys: vec![] },
+                fetched: None,
+                failures: 0,
+                retry_at: None,
+            }),
+            fetching: tokio::sync::Mutex::new(()),
+            policy,
         })
     }
 
@@ -75,50 +153,85 @@ impl JwksSource {
             }?;
             Some(DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Invalid(e.to_string())))
         };
-        match self {
-            Self::Static(set) => pick(set).unwrap_or_else(|| {
-                Err(AuthError::Invalid(
-                    "no key matches the token's `kid`".into(),
-                ))
-            }),
+        let (url, client, cache, fetching, policy) = match self {
+            Self::Static(set) => return pick(set).unwrap_or_else(|| Err(no_key())),
             Self::Url {
                 url,
                 client,
                 cache,
-                refresh_every,
-            } => {
-                let stale = {
-                    let guard = cache
-                        .read()
-                        .map_err(|_| AuthError::Config("JWKS cache poisoned".into()))?;
-                    if let Some(k) = pick(&guard.0) {
-                        return k;
-                    }
-                    guard.1.is_none_or(|t| t.elapsed() >= *refresh_every)
-                };
-                if !stale {
-                    return Err(AuthError::Invalid(
-                        "no key matches the token's `kid`".into(),
-                    ));
-                }
-                let set: JwkSet = client
-                    .get(url)
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .map_err(|e| AuthError::Invalid(format!("fetching the JWKS: {e}")))?
-                    .json()
-                    .await
-                    .map_err(|e| AuthError::Invalid(format!("reading the JWKS: {e}")))?;
+                fetching,
+                policy,
+            } => (url, client, cache, fetching, policy),
+        };
+        // What the cache says, and whether a fetch is due.
+        let look = || -> Result<Result<DecodingKey, Option<AuthError>>, AuthError> {
+            let c = cache.read().map_err(|_| poisoned())?;
+            let now = Instant::now();
+            let fresh = c.fetched.is_some_and(|t| t.elapsed() < policy.max_age);
+            if fresh && let Some(k) = pick(&c.set) {
+                return Ok(k.map_err(Some));
+            }
+            if let Some(at) = c.retry_at
+                && now < at
+            {
+                return Ok(Err(Some(AuthError::Invalid(
+                    "the JWKS could not be fetched; retrying later".into(),
+                ))));
+            }
+            let due = !fresh
+                || c.fetched
+                    .is_none_or(|t| t.elapsed() >= policy.refresh_every);
+            Ok(Err((!due).then(no_key)))
+        };
+        match look()? {
+            Ok(k) => return Ok(k),
+            Err(Some(e)) => return Err(e),
+            Err(None) => {}
+        }
+        // One fetch at a time; whoever waited looks again first.
+        let _flight = fetching.lock().await;
+        match look()? {
+            Ok(k) => return Ok(k),
+            Err(Some(e)) => return Err(e),
+            Err(None) => {}
+        }
+        let fetched = async {
+            let resp = client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| format!("fetching the JWKS: {e}"))?;
+            if !resp.status().is_success() {
+                return Err(format!(
+                    "fetching the JWKS: status {} (redirects are not followed)",
+                    resp.status()
+                ));
+            }
+            resp.json::<JwkSet>()
+                .await
+                .map_err(|e| format!("reading the JWKS: {e}"))
+        }
+        .await;
+        let mut c = cache.write().map_err(|_| poisoned())?;
+        match fetched {
+            Ok(set) => {
                 let found = pick(&set);
-                if let Ok(mut guard) = cache.write() {
-                    *guard = (set, Some(Instant::now()));
-                }
-                found.unwrap_or_else(|| {
-                    Err(AuthError::Invalid(
-                        "no key matches the token's `kid`".into(),
-                    ))
-                })
+                *c = Cached {
+                    set,
+                    fetched: Some(Instant::now()),
+                    failures: 0,
+                    retry_at: None,
+                };
+                found.unwrap_or_else(|| Err(no_key()))
+            }
+            Err(e) => {
+                c.failures = c.failures.saturating_add(1);
+                let wait = policy
+                    .backoff
+                    .saturating_mul(1u32 << (c.failures - 1).min(16))
+                    .min(policy.max_backoff);
+                c.retry_at = Some(Instant::now() + wait);
+                Err(AuthError::Invalid(e))
             }
         }
     }
@@ -167,7 +280,7 @@ impl JwtAuth {
         Self {
             source,
             config,
-            replay: ReplayCache::new(Duration::from_secs(300), 100_000),
+            replay: ReplayCache::new(super::dpop::REPLAY_WINDOW, 100_000),
         }
     }
 
@@ -421,5 +534,162 @@ mod tests {
             source.key(Some("k1")).await,
             Err(AuthError::Invalid(_))
         ));
+    }
+
+    /// A loopback server: `/jwks` serves `doc` after `delay`, `/fail`
+    /// answers 500, `/moved` redirects to `/jwks`; every route counts hits.
+    async fn guarded_server(
+        doc: Value,
+        delay: Duration,
+        hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> String {
+        use axum::http::StatusCode;
+        let count = move |hits: &std::sync::Arc<std::sync::atomic::AtomicUsize>| {
+            hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        };
+        let (h1, h2, h3) = (hits.clone(), hits.clone(), hits);
+        let app = axum::Router::new()
+            .route(
+                "/jwks",
+                axum::routing::get(move || {
+                    let (doc, h) = (doc.clone(), h1.clone());
+                    async move {
+                        count(&h);
+                        tokio::time::sleep(delay).await;
+                        axum::Json(doc)
+                    }
+                }),
+            )
+            .route(
+                "/fail",
+                axum::routing::get(move || {
+                    let h = h2.clone();
+                    async move {
+                        count(&h);
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                }),
+            )
+            .route(
+                "/moved",
+                axum::routing::get(move || {
+                    let h = h3.clone();
+                    async move {
+                        count(&h);
+                        (StatusCode::FOUND, [("location", "/jwks")])
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback() {
+        for bad in ["http://idp.example.com/jwks", "ftp://127.0.0.1/jwks"] {
+            assert!(
+                matches!(
+                    JwksSource::url(bad.into(), Duration::ZERO),
+                    Err(AuthError::Config(_))
+                ),
+                "{bad}"
+            );
+        }
+        for good in [
+            "https://idp.example.com/jwks",
+            "http://127.0.0.1:1/jwks",
+            "http://[::1]:1/jwks",
+            "http://localhost:1/jwks",
+        ] {
+            assert!(
+                JwksSource::url(good.into(), Duration::ZERO).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let base = guarded_server(key_set("k1"), Duration::ZERO, hits.clone()).await;
+        let source = JwksSource::url(format!("{base}/moved"), Duration::ZERO).unwrap();
+        assert!(source.key(Some("k1")).await.is_err());
+        assert_eq!(hits.load(SeqCst), 1, "only the redirect was requested");
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_backs_off() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let base = guarded_server(key_set("k1"), Duration::ZERO, hits.clone()).await;
+        let source = JwksSource::url_with(
+            format!("{base}/fail"),
+            JwksPolicy {
+                refresh_every: Duration::ZERO,
+                backoff: Duration::from_millis(300),
+                ..JwksPolicy::default()
+            },
+        )
+        .unwrap();
+        for _ in 0..5 {
+            assert!(source.key(Some("k1")).await.is_err());
+        }
+        assert_eq!(hits.load(SeqCst), 1, "no fetch during the back-off");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(source.key(Some("k1")).await.is_err());
+        assert_eq!(
+            hits.load(SeqCst),
+            2,
+            "tried again once the back-off elapsed"
+        );
+        // The second failure doubles the back-off.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(source.key(Some("k1")).await.is_err());
+        assert_eq!(hits.load(SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_fetch() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let base = guarded_server(key_set("k1"), Duration::from_millis(100), hits.clone()).await;
+        let source =
+            std::sync::Arc::new(JwksSource::url(format!("{base}/jwks"), Duration::ZERO).unwrap());
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let s = source.clone();
+                tokio::spawn(async move { s.key(Some("k1")).await.is_ok() })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap());
+        }
+        assert_eq!(hits.load(SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_key_stops_verifying_after_the_max_age() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let doc = std::sync::Arc::new(std::sync::Mutex::new(key_set("k1")));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let url = jwks_server(doc.clone(), hits.clone()).await;
+        let source = JwksSource::url_with(
+            url,
+            JwksPolicy {
+                refresh_every: Duration::from_secs(3600),
+                max_age: Duration::from_millis(200),
+                ..JwksPolicy::default()
+            },
+        )
+        .unwrap();
+        assert!(source.key(Some("k1")).await.is_ok());
+        *doc.lock().unwrap() = key_set("k2");
+        assert!(source.key(Some("k1")).await.is_ok(), "still within max age");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(source.key(Some("k1")).await.is_err());
+        assert_eq!(hits.load(SeqCst), 2);
     }
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use dpop::{DpopMode, ReplayCache};
-pub use jwks::{JwksSource, JwtAuth, JwtAuthConfig};
+pub use jwks::{JwksPolicy, JwksSource, JwtAuth, JwtAuthConfig};
 pub use keys::{ApiKey, ApiKeys};
 
 /// Errors of authentication and authorization.
@@ -121,7 +121,8 @@ pub struct Presented<'a> {
     pub dpop: Option<&'a str>,
     /// HTTP method.
     pub method: &'a str,
-    /// The request URL as the client addressed it (scheme, host, path).
+    /// The request URL: the configured public URL and the path (empty when
+    /// no public URL is configured; DPoP proofs are then refused).
     pub url: &'a str,
 }
 

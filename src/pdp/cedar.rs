@@ -300,7 +300,7 @@ mod tests {
                 id: r.into(),
                 properties: props.as_object().cloned(),
             },
-            context: Map::new(),
+            context: Default::default(),
         }
     }
 
@@ -397,11 +397,12 @@ mod tests {
                                 .as_object()
                                 .cloned(),
                         },
-                        context: Map::new(),
+                        context: Default::default(),
                     };
                     for with_workflow in [false, true] {
                         if with_workflow {
-                            e.context.insert("workflow_id".into(), json!("w"));
+                            std::sync::Arc::make_mut(&mut e.context)
+                                .insert("workflow_id".into(), json!("w"));
                         }
                         let (a, b) = (sliced.decide(&e).unwrap(), whole.decide(&e).unwrap());
                         assert_eq!(a, b, "{agent} {tool} {price}");

@@ -8,6 +8,12 @@
 //! is action = the tool's name. The delegation chain may come in
 //! `context.act` (an RFC 8693 claim), `context.token` (the delegated JWT) or
 //! `context.sub`.
+//!
+//! The PDP fails closed: an evaluation that names no workflow is permitted
+//! only when a base policy explicitly permits it (a Cedar `permit` matched
+//! and no `forbid`); with no base policy loaded it is denied, unless the
+//! operator opted out with `--allow-without-workflow`. An evaluation that
+//! names a workflow the caller's tenant does not have is always denied.
 
 mod cache;
 pub mod cedar;
@@ -41,7 +47,31 @@ pub enum PdpError {
 pub struct Pdp {
     base: Option<BasePolicy>,
     record_permits: bool,
+    allow_without_workflow: bool,
+    limits: Limits,
 }
+
+/// Bounds on AuthZEN requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Batch items and context size.
+    pub request: request::Limits,
+    /// Results of one search at most (candidates past it are not evaluated).
+    pub max_search_results: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request: request::Limits::default(),
+            max_search_results: 1000,
+        }
+    }
+}
+
+/// Batch items and search candidates evaluated between two yields to the
+/// scheduler, so a long request shares its thread and its timeout can fire.
+pub const YIELD_EVERY: usize = 16;
 
 /// What one evaluation concluded, before it is put on the wire.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,12 +169,34 @@ pub fn tool_call(e: &Evaluation) -> (String, Object) {
 }
 
 impl Pdp {
-    /// A PDP; without base policies everything the intent allows is permitted.
+    /// A PDP; without base policies what a workflow's intent allows is
+    /// permitted, and an evaluation without a workflow is denied.
     pub fn new(base: Option<BasePolicy>, record_permits: bool) -> Self {
         Self {
             base,
             record_permits,
+            allow_without_workflow: false,
+            limits: Limits::default(),
         }
+    }
+
+    /// Sets the request bounds.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The request bounds.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Permits evaluations that name no workflow when no base policy is
+    /// loaded (`--allow-without-workflow`; fail open, for PEPs that only
+    /// ask about workflows and trust their own callers).
+    pub fn allow_without_workflow(mut self, allow: bool) -> Self {
+        self.allow_without_workflow = allow;
+        self
     }
 
     /// The base policy, if one is loaded.
@@ -174,12 +226,23 @@ impl Pdp {
             );
         }
         let Some(wf) = e.context.get("workflow_id") else {
-            return Outcome {
-                allowed: true,
-                reason_user: None,
-                reason_admin: None,
-                error: None,
-            };
+            // Here a loaded base policy has permitted (a deny returned above).
+            if base.is_some() || self.allow_without_workflow {
+                return Outcome {
+                    allowed: true,
+                    reason_user: None,
+                    reason_admin: None,
+                    error: None,
+                };
+            }
+            return Outcome::deny(
+                format!(
+                    "{} may not {} {} outside a workflow",
+                    e.subject.id, e.action.name, e.resource.id
+                ),
+                json!({"base_policy": "none", "workflow_id": null,
+                       "reason": "no workflow_id and no base policy permits it"}),
+            );
         };
         let Some(id) = wf.as_str().and_then(|s| s.parse::<Uuid>().ok()) else {
             return Outcome::failed(404, format!("unknown workflow `{wf}`"));
@@ -253,7 +316,7 @@ mod tests {
             subject: Subject::new("agent", "a"),
             action: Action::new(action),
             resource,
-            context: Object::new(),
+            context: Default::default(),
         }
     }
 

@@ -2,9 +2,12 @@
 //! subject or resource is an object with string `type` and `id`, an action
 //! an object with a string `name`, `properties` and `context` are objects;
 //! anything missing or ill-typed is a 400. Unknown fields are ignored.
-//! Batch requests merge top-level defaults into each item.
+//! Batch requests merge top-level defaults into each item; the defaults'
+//! context is shared by every item, not copied. [`Limits`] bound the items
+//! of a batch and the size of each context.
 
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 use super::PdpError;
 use crate::intent::{Action, Object, Resource, Subject};
@@ -18,8 +21,8 @@ pub struct Evaluation {
     pub action: Action,
     /// On what.
     pub resource: Resource,
-    /// Environment.
-    pub context: Object,
+    /// Environment (shared with the batch's defaults when it came from them).
+    pub context: Arc<Object>,
 }
 
 /// A batch item before defaults are applied.
@@ -32,7 +35,49 @@ pub struct Partial {
     /// Resource, if given.
     pub resource: Option<Resource>,
     /// Context, if given.
-    pub context: Option<Object>,
+    pub context: Option<Arc<Object>>,
+}
+
+/// Bounds on what one request may ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Items of a batch at most.
+    pub max_batch_items: usize,
+    /// Bytes of one `context` (as compact JSON) at most.
+    pub max_context_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_batch_items: 1000,
+            max_context_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Bytes of `v` as compact JSON, counted without allocating, stopping
+/// early once past `cap`.
+pub fn json_size(v: &Value, cap: usize) -> usize {
+    struct Count {
+        n: usize,
+        cap: usize,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n += buf.len();
+            if self.n > self.cap {
+                return Err(std::io::Error::other("over the cap"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count { n: 0, cap };
+    let _ = serde_json::to_writer(&mut c, v);
+    c.n
 }
 
 /// How a batch stops early.
@@ -112,10 +157,18 @@ pub fn action(v: &Value, what: &str) -> Result<Action, PdpError> {
     })
 }
 
-fn context(v: &Value, what: &str) -> Result<Object, PdpError> {
+fn context(v: &Value, what: &str, limits: &Limits) -> Result<Arc<Object>, PdpError> {
     match v {
-        Value::Object(o) => Ok(o.clone()),
-        Value::Null => Ok(Object::new()),
+        Value::Object(o) => {
+            if json_size(v, limits.max_context_bytes) > limits.max_context_bytes {
+                return Err(bad(format!(
+                    "`{what}` is larger than {} bytes",
+                    limits.max_context_bytes
+                )));
+            }
+            Ok(Arc::new(o.clone()))
+        }
+        Value::Null => Ok(Arc::new(Object::new())),
         Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Array(_) => {
             Err(bad(format!("`{what}` must be an object")))
         }
@@ -124,6 +177,11 @@ fn context(v: &Value, what: &str) -> Result<Object, PdpError> {
 
 /// Parses the optional parts of an evaluation object.
 pub fn partial(v: &Value, at: &str) -> Result<Partial, PdpError> {
+    partial_with(v, at, &Limits::default())
+}
+
+/// [`partial`] within `limits`.
+pub fn partial_with(v: &Value, at: &str, limits: &Limits) -> Result<Partial, PdpError> {
     let o = object(v, at)?;
     let name = |k: &str| {
         if at.is_empty() {
@@ -147,13 +205,14 @@ pub fn partial(v: &Value, at: &str) -> Result<Partial, PdpError> {
             .transpose()?,
         context: o
             .get("context")
-            .map(|c| context(c, &name("context")))
+            .map(|c| context(c, &name("context"), limits))
             .transpose()?,
     })
 }
 
 impl Partial {
     /// Completes this item with `defaults`; names what is still missing.
+    /// A context taken from the defaults is shared, not copied.
     pub fn complete(self, defaults: &Partial) -> Result<Evaluation, PdpError> {
         let missing = |k: &str| {
             bad(format!(
@@ -183,18 +242,35 @@ impl Partial {
 
 /// Parses a single evaluation request.
 pub fn single(body: &Value) -> Result<Evaluation, PdpError> {
-    partial(body, "")?.complete(&Partial::default())
+    single_with(body, &Limits::default())
+}
+
+/// [`single`] within `limits`.
+pub fn single_with(body: &Value, limits: &Limits) -> Result<Evaluation, PdpError> {
+    partial_with(body, "", limits)?.complete(&Partial::default())
 }
 
 /// Parses a batch request.
 pub fn batch(body: &Value) -> Result<Batch, PdpError> {
-    let defaults = partial(body, "")?;
+    batch_with(body, &Limits::default())
+}
+
+/// [`batch`] within `limits`.
+pub fn batch_with(body: &Value, limits: &Limits) -> Result<Batch, PdpError> {
+    let defaults = partial_with(body, "", limits)?;
     let items = match body.get("evaluations") {
         None | Some(Value::Null) => vec![],
+        Some(Value::Array(items)) if items.len() > limits.max_batch_items => {
+            return Err(bad(format!(
+                "`evaluations` has {} items; at most {} are accepted",
+                items.len(),
+                limits.max_batch_items
+            )));
+        }
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| partial(v, &format!("evaluations[{i}]")))
+            .map(|(i, v)| partial_with(v, &format!("evaluations[{i}]"), limits))
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(bad("`evaluations` must be an array")),
     };
@@ -308,5 +384,37 @@ mod tests {
         assert!(err.to_string().contains("subject"));
         assert!(batch(&json!({"evaluations": {}})).is_err());
         assert!(batch(&json!({"options": {"evaluations_semantic": "nope"}})).is_err());
+    }
+
+    #[test]
+    fn batches_and_contexts_are_bounded_and_defaults_shared() {
+        let limits = Limits {
+            max_batch_items: 3,
+            max_context_bytes: 64,
+        };
+        let item = json!({"resource": {"type": "r", "id": "1"}});
+        let body = |n: usize, ctx: Value| {
+            json!({"subject": {"type": "u", "id": "a"}, "action": {"name": "read"},
+                   "context": ctx, "evaluations": vec![item.clone(); n]})
+        };
+        let b = batch_with(&body(3, json!({"big": "x".repeat(40)})), &limits).unwrap();
+        let items: Vec<Evaluation> = b
+            .items
+            .iter()
+            .map(|i| i.clone().complete(&b.defaults).unwrap())
+            .collect();
+        assert!(Arc::ptr_eq(&items[0].context, &items[2].context));
+        let err = batch_with(&body(4, json!({})), &limits).unwrap_err();
+        assert!(err.to_string().contains("at most 3"), "{err}");
+        let err = batch_with(&body(1, json!({"big": "x".repeat(80)})), &limits).unwrap_err();
+        assert!(err.to_string().contains("larger than 64 bytes"), "{err}");
+        let single_body = json!({"subject": {"type": "u", "id": "a"}, "action": {"name": "read"},
+                                 "resource": {"type": "r", "id": "1"}, "context": {"big": "x".repeat(80)}});
+        assert!(single_with(&single_body, &limits).is_err());
+        assert!(single(&single_body).is_ok());
+        assert_eq!(
+            json_size(&json!({"a": [1, "b"]}), 1000),
+            r#"{"a":[1,"b"]}"#.len()
+        );
     }
 }

@@ -7,12 +7,14 @@
 
 mod group_commit;
 mod sled_store;
+mod sync;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use group_commit::GroupCommit;
 pub use sled_store::{SledStore, decode_vectors};
+pub use sync::{DirSync, FileSync, NoSync};
 
 use crate::catalog::Catalog;
 use crate::workflow::{Step, Workflow};
@@ -23,6 +25,10 @@ pub enum StorageError {
     /// The database failed.
     #[error("database: {0}")]
     Db(String),
+    /// Writes could not be made durable (a failed sync); the store
+    /// refuses writes until it is reopened.
+    #[error("not durable: {0}")]
+    NotDurable(String),
     /// A stored record does not decode.
     #[error("corrupt record `{key}`: {reason}")]
     Corrupt {
@@ -67,7 +73,8 @@ pub struct DriftEntry {
 /// The storage operations telos needs. Writes of workflows and steps are
 /// applied in memory at once and become durable at the next
 /// [`Store::flush`]; callers acknowledge only after it (see
-/// [`GroupCommit`]). Catalog writes flush themselves.
+/// [`GroupCommit`]). Catalog writes flush themselves. A flush that returns
+/// `Ok` has reached stable storage (`fdatasync`), not only the page cache.
 pub trait Store: Send + Sync {
     /// Registers or replaces a catalog; durable when it returns.
     fn put_catalog(
@@ -106,7 +113,7 @@ pub trait Store: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DriftEntry>, StorageError>;
-    /// Makes every write so far durable.
+    /// Makes every write so far durable (synced to the device).
     fn flush(&self) -> Result<(), StorageError>;
 }
 

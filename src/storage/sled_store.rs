@@ -2,9 +2,12 @@
 
 use sled::Transactional;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use uuid::Uuid;
 
+use super::sync::{DirSync, FileSync, NoSync};
 use super::{DriftEntry, StorageError, Store, StoredCatalog, scoped_key};
 use crate::workflow::{Step, Workflow};
 
@@ -23,9 +26,17 @@ const DRIFT: &str = "drift_by_time";
 /// - `drift_by_time`: `tenant \0 (u64::MAX − nanos)(8) id(16) seq(8)` → ``
 ///   (divergent steps, newest first)
 /// - `catalogs`, `catalog_embeddings`: `tenant \0 name`
+///
+/// [`Store::flush`] is sled's flush followed by a [`FileSync`] of the
+/// directory. Once a sync fails the store refuses every further write and
+/// flush until it is opened again: after a failed `fsync` Linux may have
+/// dropped the dirty pages and marked them clean, so a later sync that
+/// succeeds proves nothing about the earlier writes.
 #[derive(Clone)]
 pub struct SledStore {
     db: sled::Db,
+    sync: Arc<dyn FileSync>,
+    failed: Arc<AtomicBool>,
     catalogs: sled::Tree,
     embeddings: sled::Tree,
     workflows: sled::Tree,
@@ -38,10 +49,21 @@ impl SledStore {
     /// this process may still be locked by sled's background flusher for a
     /// moment, so a lock conflict is retried for up to two seconds.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        Self::open_with_sync(dir, Arc::new(DirSync::new(dir)))
+    }
+
+    /// Opens the database in `dir` with `sync` run after every flush
+    /// (tests inject faults or record sync points with it). The directory
+    /// is synced once on open, so the files sled created are durable.
+    pub fn open_with_sync(dir: &Path, sync: Arc<dyn FileSync>) -> Result<Self, StorageError> {
         let mut attempt = 0;
         loop {
             match sled::Config::new().path(dir).open() {
-                Ok(db) => return Self::with(db),
+                Ok(db) => {
+                    let store = Self::with(db, Arc::clone(&sync))?;
+                    store.flush()?;
+                    return Ok(store);
+                }
                 Err(sled::Error::Io(e)) if attempt < 40 && e.to_string().contains("lock") => {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -53,11 +75,18 @@ impl SledStore {
 
     /// Opens a throw-away database that lives in memory (tests, benches).
     pub fn temporary() -> Result<Self, StorageError> {
-        Self::with(sled::Config::new().temporary(true).open()?)
+        Self::temporary_with_sync(Arc::new(NoSync))
     }
 
-    fn with(db: sled::Db) -> Result<Self, StorageError> {
+    /// A throw-away database whose flushes run `sync` (fault injection).
+    pub fn temporary_with_sync(sync: Arc<dyn FileSync>) -> Result<Self, StorageError> {
+        Self::with(sled::Config::new().temporary(true).open()?, sync)
+    }
+
+    fn with(db: sled::Db, sync: Arc<dyn FileSync>) -> Result<Self, StorageError> {
         Ok(Self {
+            sync,
+            failed: Arc::new(AtomicBool::new(false)),
             catalogs: db.open_tree(CATALOGS)?,
             embeddings: db.open_tree(EMBEDDINGS)?,
             workflows: db.open_tree(WORKFLOWS)?,
@@ -70,6 +99,16 @@ impl SledStore {
     /// Raw insert into the steps tree (benchmarks compare against it).
     pub fn raw_insert(&self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
         self.steps.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Fails once a sync has failed (see the type's documentation).
+    fn writable(&self) -> Result<(), StorageError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(StorageError::NotDurable(
+                "an earlier sync failed; writes are refused until the store is reopened".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -143,6 +182,7 @@ impl Store for SledStore {
         name: &str,
         record: &StoredCatalog,
     ) -> Result<(), StorageError> {
+        self.writable()?;
         let key = scoped_key(tenant, name);
         let json = serde_json::to_vec(record).map_err(|e| StorageError::Db(e.to_string()))?;
         let vectors = encode_vectors(&record.vectors);
@@ -155,8 +195,7 @@ impl Store for SledStore {
             .map_err(|e: sled::transaction::TransactionError<()>| {
                 StorageError::Db(format!("{e:?}"))
             })?;
-        self.db.flush()?;
-        Ok(())
+        self.flush()
     }
 
     fn get_catalog(&self, tenant: &str, name: &str) -> Result<Option<StoredCatalog>, StorageError> {
@@ -177,6 +216,7 @@ impl Store for SledStore {
     }
 
     fn put_workflow(&self, workflow: &Workflow) -> Result<(), StorageError> {
+        self.writable()?;
         let key = scoped_key(&workflow.tenant, "");
         let mut key = key;
         key.extend_from_slice(workflow.id.as_bytes());
@@ -214,6 +254,7 @@ impl Store for SledStore {
         step: &Step,
         divergent_at_nanos: Option<u64>,
     ) -> Result<(), StorageError> {
+        self.writable()?;
         let key = step_key(step_of, step.seq);
         let json = serde_json::to_vec(step).map_err(|e| StorageError::Db(e.to_string()))?;
         match divergent_at_nanos {
@@ -306,7 +347,12 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<(), StorageError> {
+        self.writable()?;
         self.db.flush()?;
+        if let Err(e) = self.sync.sync() {
+            self.failed.store(true, Ordering::Release);
+            return Err(StorageError::NotDurable(format!("sync failed: {e}")));
+        }
         Ok(())
     }
 }

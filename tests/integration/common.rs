@@ -110,3 +110,24 @@ pub fn travel_catalog() -> Value {
     );
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
+
+/// An app over `store` with `pdp`, the keyword encoder standing in for
+/// the model.
+pub fn app_from(store: Arc<dyn telos::storage::Store>, pdp: telos::pdp::Pdp) -> Router {
+    let service = Arc::new(Service::new(store, service_config()));
+    let enc = KeywordEncoder::new(Calibration {
+        scale: 10.0,
+        bias: -2.0,
+    });
+    service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
+    router(AppState {
+        service,
+        limits: limits(),
+        prometheus: telos::telemetry::prometheus(),
+        pdp: Arc::new(pdp),
+        public_url: None,
+        auth: telos::auth::Authenticator::open(),
+        limiter: None,
+        metrics_public: true,
+    })
+}

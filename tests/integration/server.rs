@@ -1,5 +1,6 @@
 //! The server loop over a real socket: a client that does not finish its
-//! headers is disconnected, and requests beyond the in-flight limit get 429.
+//! headers is disconnected, and requests beyond the in-flight limit get 429
+//! (health checks excepted).
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -15,6 +16,7 @@ async fn slow_headers_are_cut_off() {
         header_read_timeout: Duration::from_millis(300),
         max_connections: 8,
         shutdown_grace: Duration::from_secs(1),
+        ..Default::default()
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(telos::api::serve::serve(listener, app, opts, async {
@@ -80,11 +82,16 @@ async fn requests_beyond_the_in_flight_limit_are_shed() {
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let (s, b) = crate::common::send(&app, "GET", "/healthz", None).await;
+    let (s, b) = crate::common::send(&app, "GET", "/v1/drift", None).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("overloaded"))
     );
+    // Health checks are never shed.
+    let (s, b) = crate::common::send(&app, "GET", "/healthz", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = crate::common::send(&app, "GET", "/readyz", None).await;
+    assert_ne!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
     drop(tx);
     assert_eq!(first.await.unwrap(), StatusCode::BAD_REQUEST);
     let (s, _) = crate::common::send(&app, "GET", "/healthz", None).await;
