@@ -122,7 +122,7 @@ pub fn app_from(store: Arc<dyn telos::storage::Store>, pdp: telos::pdp::Pdp) -> 
     service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
     router(AppState {
         service,
-        limits: limits(),
+        limits: limits().into(),
         prometheus: telos::telemetry::prometheus(),
         pdp: Arc::new(pdp),
         public_url: None,
