@@ -600,6 +600,17 @@ impl Encoder for MixedEncoder {
     }
 }
 
+/// An extractor over `encoder` at `thresholds`, the other settings default.
+fn extractor_at(encoder: Arc<dyn Encoder>, thresholds: MatchThresholds) -> Extractor {
+    Extractor::new(
+        encoder,
+        ExtractionConfig {
+            thresholds,
+            ..ExtractionConfig::default()
+        },
+    )
+}
+
 /// Scores `domains` with an encoder and thresholds.
 pub async fn score(
     encoder: Arc<dyn Encoder>,
@@ -607,13 +618,7 @@ pub async fn score(
     domains: &[&Domain],
     embeddings: &HashMap<String, CatalogEmbeddings>,
 ) -> Result<(Counts, Vec<(String, Intent)>), EvalError> {
-    let extractor = Extractor::new(
-        encoder,
-        ExtractionConfig {
-            thresholds,
-            ..ExtractionConfig::default()
-        },
-    );
+    let extractor = extractor_at(encoder, thresholds);
     let mut counts = Counts::default();
     let mut intents = Vec::new();
     for d in domains {
@@ -650,13 +655,7 @@ pub async fn score_single_server(
     thresholds: MatchThresholds,
     domains: &[&Domain],
 ) -> Result<Counts, EvalError> {
-    let extractor = Extractor::new(
-        encoder,
-        ExtractionConfig {
-            thresholds,
-            ..ExtractionConfig::default()
-        },
-    );
+    let extractor = extractor_at(encoder, thresholds);
     let mut counts = Counts::default();
     let mut embedded: HashMap<(String, BTreeSet<String>), (Catalog, CatalogEmbeddings)> =
         HashMap::new();
