@@ -205,7 +205,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub tracking: TrackingArgs,
     /// Directory of Cedar base policies (`*.cedar`) and `entities.json`;
-    /// without it the base policy permits and decisions follow the intent.
+    /// without it decisions follow the workflow's intent, and an evaluation
+    /// naming no workflow is denied (see `--allow-without-workflow`).
     #[arg(long, env = "TELOS_POLICIES")]
     pub policies: Option<PathBuf>,
     /// Record every permitted AuthZEN evaluation that names a workflow as
