@@ -1,7 +1,7 @@
 //! A deterministic encoder with no model: the embedding is a hashed bag of
 //! content words (so cosine = keyword overlap), speech acts come from a few
 //! surface cues and ACTION spans from a small verb list. It is the
-//! keyword-overlap baseline of `telos eval`, and the test double that lets
+//! keyword-overlap baseline of `telos-eval`, and the test double that lets
 //! everything above [`Encoder`](super::Encoder) run without ONNX Runtime.
 
 use super::lexicon::{KEYWORD_VERBS, QUESTION_STARTS, STOPWORDS};
