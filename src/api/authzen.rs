@@ -126,6 +126,42 @@ fn page(body: &Value, total: usize) -> Result<(usize, usize), ApiError> {
     Ok((offset, limit.min(1000)))
 }
 
+/// The search candidates the caller's tenant is permitted, each evaluated
+/// as `evaluation(candidate)` and kept as `hit(candidate)`, in order, at
+/// most `max_search_results` of them; yields every [`YIELD_EVERY`]
+/// candidates so the request timeout can fire.
+async fn permitted(
+    state: &AppState,
+    caller: &Caller,
+    candidates: Vec<String>,
+    evaluation: impl Fn(&str) -> Evaluation,
+    hit: impl Fn(&str) -> Value,
+) -> Vec<Value> {
+    let mut results = Vec::new();
+    let max = state.pdp.limits().max_search_results;
+    for (i, candidate) in candidates.iter().enumerate() {
+        if results.len() >= max {
+            break;
+        }
+        if i > 0 && i % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+        }
+        if state
+            .pdp
+            .evaluate(
+                state.service.tracker(),
+                &caller.tenant,
+                &evaluation(candidate),
+            )
+            .await
+            .allowed
+        {
+            results.push(hit(candidate));
+        }
+    }
+    results
+}
+
 fn paged(body: &Value, results: Vec<Value>) -> Result<Json<Value>, ApiError> {
     let total = results.len();
     let (offset, limit) = page(body, total)?;
@@ -193,30 +229,19 @@ pub async fn search_subject(
         .base()
         .map(|b| b.entities_of(&kind))
         .unwrap_or_default();
-    let mut results = Vec::new();
-    let max = state.pdp.limits().max_search_results;
-    for (i, id) in candidates.into_iter().enumerate() {
-        if results.len() >= max {
-            break;
-        }
-        if i > 0 && i % YIELD_EVERY == 0 {
-            tokio::task::yield_now().await;
-        }
-        let e = Evaluation {
-            subject: Subject::new(kind.clone(), id.clone()),
+    let results = permitted(
+        &state,
+        &caller,
+        candidates,
+        |id| Evaluation {
+            subject: Subject::new(kind.clone(), id.to_string()),
             action: action.clone(),
             resource: resource.clone(),
             context: Arc::clone(&context),
-        };
-        if state
-            .pdp
-            .evaluate(state.service.tracker(), &caller.tenant, &e)
-            .await
-            .allowed
-        {
-            results.push(json!({"type": kind, "id": id}));
-        }
-    }
+        },
+        |id| json!({"type": kind, "id": id}),
+    )
+    .await;
     paged(&body, results)
 }
 
@@ -237,30 +262,19 @@ pub async fn search_resource(
         .base()
         .map(|b| b.entities_of(&kind))
         .unwrap_or_default();
-    let mut results = Vec::new();
-    let max = state.pdp.limits().max_search_results;
-    for (i, id) in candidates.into_iter().enumerate() {
-        if results.len() >= max {
-            break;
-        }
-        if i > 0 && i % YIELD_EVERY == 0 {
-            tokio::task::yield_now().await;
-        }
-        let e = Evaluation {
+    let results = permitted(
+        &state,
+        &caller,
+        candidates,
+        |id| Evaluation {
             subject: subject.clone(),
             action: action.clone(),
-            resource: Resource::new(kind.clone(), id.clone()),
+            resource: Resource::new(kind.clone(), id.to_string()),
             context: Arc::clone(&context),
-        };
-        if state
-            .pdp
-            .evaluate(state.service.tracker(), &caller.tenant, &e)
-            .await
-            .allowed
-        {
-            results.push(json!({"type": kind, "id": id}));
-        }
-    }
+        },
+        |id| json!({"type": kind, "id": id}),
+    )
+    .await;
     paged(&body, results)
 }
 
@@ -292,34 +306,25 @@ pub async fn search_action(
     }
     names.sort();
     names.dedup();
-    let mut results = Vec::new();
-    let max = state.pdp.limits().max_search_results;
-    for (i, name) in names.into_iter().enumerate() {
-        if results.len() >= max {
-            break;
-        }
-        if i > 0 && i % YIELD_EVERY == 0 {
-            tokio::task::yield_now().await;
-        }
-        let mut r = resource.clone();
-        if r.kind == "tool" && r.id == "*" {
-            r.id = name.clone();
-        }
-        let e = Evaluation {
-            subject: subject.clone(),
-            action: Action::new(name.clone()),
-            resource: r,
-            context: Arc::clone(&context),
-        };
-        if state
-            .pdp
-            .evaluate(state.service.tracker(), &caller.tenant, &e)
-            .await
-            .allowed
-        {
-            results.push(json!({"name": name}));
-        }
-    }
+    let results = permitted(
+        &state,
+        &caller,
+        names,
+        |name| {
+            let mut r = resource.clone();
+            if r.kind == "tool" && r.id == "*" {
+                r.id = name.to_string();
+            }
+            Evaluation {
+                subject: subject.clone(),
+                action: Action::new(name.to_string()),
+                resource: r,
+                context: Arc::clone(&context),
+            }
+        },
+        |name| json!({"name": name}),
+    )
+    .await;
     paged(&body, results)
 }
 
