@@ -1023,6 +1023,14 @@ mod tests {
         assert!(resolve_spans("t", "x", &ents).is_err());
     }
 
+    /// The keyword-overlap encoder the scoring tests extract with.
+    fn keyword_encoder() -> Arc<dyn Encoder> {
+        Arc::new(KeywordEncoder::new(Calibration {
+            scale: 10.0,
+            bias: -3.0,
+        }))
+    }
+
     #[tokio::test]
     async fn counts_tools_entities_and_acts() {
         let catalog = parse_catalog(
@@ -1049,13 +1057,14 @@ mod tests {
                 case("what is new?", &[], SpeechAct::Question, &[]),
             ],
         };
-        let enc: Arc<dyn Encoder> = Arc::new(KeywordEncoder::new(Calibration {
-            scale: 10.0,
-            bias: -3.0,
-        }));
-        let (counts, _) = score(enc, MatchThresholds::default(), &[&d], &HashMap::new())
-            .await
-            .unwrap();
+        let (counts, _) = score(
+            keyword_encoder(),
+            MatchThresholds::default(),
+            &[&d],
+            &HashMap::new(),
+        )
+        .await
+        .unwrap();
         assert_eq!((counts.tool_tp, counts.tool_fp, counts.tool_fn), (1, 0, 0));
         assert_eq!(counts.ent_gold, 2);
         // The keyword encoder also tags the noun "email" as an ACTION.
@@ -1156,13 +1165,14 @@ mod tests {
             catalog: catalog.clone(),
             cases: vec![k],
         };
-        let enc: Arc<dyn Encoder> = Arc::new(KeywordEncoder::new(Calibration {
-            scale: 10.0,
-            bias: -3.0,
-        }));
-        let (counts, intents) = score(enc, MatchThresholds::default(), &[&d], &HashMap::new())
-            .await
-            .unwrap();
+        let (counts, intents) = score(
+            keyword_encoder(),
+            MatchThresholds::default(),
+            &[&d],
+            &HashMap::new(),
+        )
+        .await
+        .unwrap();
         let granted: Vec<&str> = intents[0].1.granted().collect();
         // Unused side-effecting entries: delete_email and archive_email.
         assert_eq!(counts.unused_side, 2);
