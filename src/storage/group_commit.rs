@@ -119,6 +119,18 @@ mod tests {
             .collect()
     }
 
+    /// Waits until `n` waiters sit in the queue, so the next group is known
+    /// to contain them all.
+    async fn queued(commit: &GroupCommit, n: usize) {
+        for _ in 0..200 {
+            if commit.tx.max_capacity() - commit.tx.capacity() == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the waiters never queued");
+    }
+
     async fn entered(rx: &std::sync::mpsc::Receiver<usize>) -> usize {
         for _ in 0..200 {
             if let Ok(n) = rx.try_recv() {
@@ -138,7 +150,7 @@ mod tests {
         assert_eq!(entered(&entered_rx).await, 1);
         // While the first sync is held, ten more writers arrive.
         let group = spawn_waiters(&commit, 10);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        queued(&commit, 10).await;
         assert!(first.iter().chain(&group).all(|h| !h.is_finished()));
         release.send(Ok(())).unwrap();
         for h in first {
@@ -163,6 +175,7 @@ mod tests {
         let first = spawn_waiters(&commit, 1);
         entered(&entered_rx).await;
         let group = spawn_waiters(&commit, 5);
+        queued(&commit, 5).await;
         release.send(Ok(())).unwrap();
         first.into_iter().next().unwrap().await.unwrap().unwrap();
         entered(&entered_rx).await;
