@@ -192,6 +192,12 @@ async fn malformed_bodies_are_400_or_413() {
         (s, b["error"]["code"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large"))
     );
+    // The 413 names the limit in bytes and the flag that sets it.
+    let message = b["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{} bytes", 64 * 1024)) && message.contains("--max-body-bytes"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
