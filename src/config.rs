@@ -160,7 +160,15 @@ pub struct ModelArgs {
     /// How intents that delegate to instructions in data are enforced.
     #[arg(long, env = "TELOS_OPEN_ENDED", value_enum, default_value_t = OpenEndedArg::RequireApproval)]
     pub open_ended: OpenEndedArg,
+    /// The prompt character limit the model's window cap derives from
+    /// (`telos serve` sets it from `--max-prompt-chars`).
+    #[arg(skip = DEFAULT_MAX_PROMPT_CHARS)]
+    pub max_prompt_chars: usize,
 }
+
+/// Default of `--max-prompt-chars`: room for a request with pasted
+/// context (about 2,500 words).
+pub const DEFAULT_MAX_PROMPT_CHARS: usize = 16_000;
 
 /// `--open-ended` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -384,7 +392,7 @@ pub struct LimitArgs {
     #[arg(long, env = "TELOS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
     /// Longest prompt in characters.
-    #[arg(long, env = "TELOS_MAX_PROMPT_CHARS", default_value_t = 4000)]
+    #[arg(long, env = "TELOS_MAX_PROMPT_CHARS", default_value_t = DEFAULT_MAX_PROMPT_CHARS)]
     pub max_prompt_chars: usize,
     /// Most entries in a registered catalog.
     #[arg(long, env = "TELOS_MAX_CATALOG_ENTRIES", default_value_t = 1024)]
@@ -488,6 +496,7 @@ impl ModelArgs {
                     max_batch_tokens: self.max_batch_tokens,
                     max_queued: self.max_queued,
                 },
+                max_prompt_chars: self.max_prompt_chars,
             },
         )
         .with_context(|| format!("loading the model from `{}`", dir.display()))

@@ -39,6 +39,7 @@ pub mod runtime;
 pub mod segment;
 pub mod tokenize;
 pub mod validators;
+pub mod window;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -128,6 +129,11 @@ pub trait Encoder: Send + Sync {
     /// Inputs waiting for the model.
     fn queue_depth(&self) -> usize {
         0
+    }
+    /// Most model windows one [`Encoder::encode`] call may cost (a segment
+    /// costs at least one); unbounded by default.
+    fn max_windows(&self) -> usize {
+        usize::MAX
     }
 }
 
@@ -279,7 +285,8 @@ impl Extractor {
         if ranges.is_empty() {
             ranges.push((0, prompt.len()));
         }
-        ranges.truncate(self.config.max_clauses);
+        // Each segment costs at least one model window.
+        ranges.truncate(self.encoder.max_windows().max(1));
         let texts: Vec<String> = ranges
             .iter()
             .map(|&(s, e)| prompt[s..e].to_string())
@@ -501,12 +508,55 @@ fn requested_actions(prompt: &str, segments: &Segments, max_clauses: usize) -> S
         }
         model_spans.extend(spans);
     }
-    clauses.truncate(max_clauses);
+    let clauses = keep_clauses(clauses, &model_spans, max_clauses);
     Split {
         clauses,
         model_spans,
         shaped,
     }
+}
+
+/// At most `max` clauses, in prompt order. A request of up to `max`
+/// clauses keeps them all; a longer one (pasted background before or
+/// around the ask) keeps its clauses that hold a requested action first,
+/// then the others from the start, so an ask stated after many sentences of
+/// context is still read.
+fn keep_clauses(clauses: Vec<ClauseRange>, spans: &[Span], max: usize) -> Vec<ClauseRange> {
+    if clauses.len() <= max {
+        return clauses;
+    }
+    let acts = |c: &ClauseRange| {
+        spans
+            .iter()
+            .any(|s| s.label == EntityLabel::Action && c.start <= s.start && s.end <= c.end)
+    };
+    let mut keep: Vec<bool> = clauses.iter().map(acts).collect();
+    let mut room = max.saturating_sub(keep.iter().filter(|&&k| k).count());
+    if keep.iter().filter(|&&k| k).count() > max {
+        // More asks than room: the first `max` of them.
+        let mut seen = 0;
+        for k in &mut keep {
+            if *k {
+                seen += 1;
+                *k = seen <= max;
+            }
+        }
+        room = 0;
+    }
+    for k in &mut keep {
+        if room == 0 {
+            break;
+        }
+        if !*k {
+            *k = true;
+            room -= 1;
+        }
+    }
+    clauses
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect()
 }
 
 /// Step 3: the objects: the model's spans through the span passes, the

@@ -559,6 +559,10 @@ impl Encoder for CachedEncoder {
     fn meta(&self) -> &EncoderMeta {
         self.inner.meta()
     }
+
+    fn max_windows(&self) -> usize {
+        self.inner.max_windows()
+    }
 }
 
 /// Speech acts and spans from one encoder, embeddings (and calibration)
@@ -597,6 +601,10 @@ impl Encoder for MixedEncoder {
 
     fn meta(&self) -> &EncoderMeta {
         self.embedder.meta()
+    }
+
+    fn max_windows(&self) -> usize {
+        self.analysis.max_windows().min(self.embedder.max_windows())
     }
 }
 
