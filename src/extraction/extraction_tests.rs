@@ -332,6 +332,8 @@ fn a_long_request_keeps_its_asking_clauses_first() {
     );
     // Within the cap nothing changes.
     assert_eq!(starts(keep_clauses(clauses.clone(), &spans, 10)).len(), 10);
-    // More asks than room: the first ones.
-    assert_eq!(starts(keep_clauses(clauses, &spans, 1)), [70]);
+    // More asks than room: the first and the last ones.
+    assert_eq!(starts(keep_clauses(clauses.clone(), &spans, 1)), [90]);
+    let spans: Vec<Span> = [10, 30, 50, 70, 90].map(action).to_vec();
+    assert_eq!(starts(keep_clauses(clauses, &spans, 3)), [10, 70, 90]);
 }

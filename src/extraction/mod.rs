@@ -517,10 +517,13 @@ fn requested_actions(prompt: &str, segments: &Segments, max_clauses: usize) -> S
 }
 
 /// At most `max` clauses, in prompt order. A request of up to `max`
-/// clauses keeps them all; a longer one (pasted background before or
-/// around the ask) keeps its clauses that hold a requested action first,
-/// then the others from the start, so an ask stated after many sentences of
-/// context is still read.
+/// clauses keeps them all; a longer one (pasted background before, after
+/// or around the ask) keeps its clauses that hold a requested action
+/// first, then the others from the start, so an ask stated after many
+/// sentences of context is still read. When even the clauses with an
+/// action are too many, the first half of the room goes to the first of
+/// them and the rest to the last: an ask comes before or after the
+/// material it is about, seldom in its middle.
 fn keep_clauses(clauses: Vec<ClauseRange>, spans: &[Span], max: usize) -> Vec<ClauseRange> {
     if clauses.len() <= max {
         return clauses;
@@ -531,14 +534,15 @@ fn keep_clauses(clauses: Vec<ClauseRange>, spans: &[Span], max: usize) -> Vec<Cl
             .any(|s| s.label == EntityLabel::Action && c.start <= s.start && s.end <= c.end)
     };
     let mut keep: Vec<bool> = clauses.iter().map(acts).collect();
-    let mut room = max.saturating_sub(keep.iter().filter(|&&k| k).count());
-    if keep.iter().filter(|&&k| k).count() > max {
-        // More asks than room: the first `max` of them.
+    let asking = keep.iter().filter(|&&k| k).count();
+    let mut room = max.saturating_sub(asking);
+    if asking > max {
+        let (head, tail) = (max / 2, max - max / 2);
         let mut seen = 0;
         for k in &mut keep {
             if *k {
+                *k = seen < head || seen >= asking - tail;
                 seen += 1;
-                *k = seen <= max;
             }
         }
         room = 0;
