@@ -479,7 +479,7 @@ async fn a_text_longer_than_a_window_is_read_to_its_end() {
         format!("{head}; then email the list to Marguerite Okafor at marguerite@example.org");
     assert!(tok.tokenize(&text).unwrap().ids.len() > 160);
     let enc = encoder();
-    let out = &enc.encode(&[text.clone()]).await.unwrap()[0];
+    let out = &enc.encode(std::slice::from_ref(&text)).await.unwrap()[0];
     let tail = head.len();
     let late: Vec<&str> = out
         .spans
@@ -496,7 +496,7 @@ async fn a_text_longer_than_a_window_is_read_to_its_end() {
     assert!((norm - 1.0).abs() < 1e-3);
     // One window: the same outputs as the text alone in a batch of one.
     let short = "email the list to Marguerite Okafor".to_string();
-    let a = &enc.encode(&[short.clone()]).await.unwrap()[0];
+    let a = &enc.encode(std::slice::from_ref(&short)).await.unwrap()[0];
     let b = &enc.encode(&[short, text]).await.unwrap()[0];
     assert_eq!(a.spans, b.spans);
 }
