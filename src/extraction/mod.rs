@@ -124,6 +124,16 @@ pub trait Encoder: Send + Sync {
         &'a self,
         texts: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>>;
+    /// Encodes texts reading only as much of each as the model takes at
+    /// once (its first window), as catalog entries are read: the model
+    /// was trained on their first `max_tokens` tokens. The default reads
+    /// them as [`Encoder::encode`] does.
+    fn encode_first_window<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
+        self.encode(texts)
+    }
     /// Identity and calibration.
     fn meta(&self) -> &EncoderMeta;
     /// Inputs waiting for the model.
@@ -190,7 +200,8 @@ impl Extractor {
         &self.config
     }
 
-    /// Embeds every entry of a catalog, in chunks that fit the queue.
+    /// Embeds every entry of a catalog, in chunks that fit the queue; an
+    /// entry is read in the model's first window, as it was trained.
     pub async fn embed_catalog(
         &self,
         catalog: &Catalog,
@@ -200,7 +211,7 @@ impl Extractor {
         for chunk in texts.chunks(32) {
             vectors.extend(
                 self.encoder
-                    .encode(chunk)
+                    .encode_first_window(chunk)
                     .await?
                     .into_iter()
                     .map(|e| e.embedding),

@@ -54,9 +54,11 @@ fn plan(tok: &Tokenized, max_tokens: usize, budget: &mut usize) -> Plan {
     let special = |i: usize| tok.offsets.get(i).is_some_and(Option::is_none);
     let n_ids = ids.len();
     if n_ids <= max_tokens || n_ids < 2 || !special(0) || !special(n_ids - 1) {
+        // Fits (or has no special tokens to window between): one input,
+        // cut at the model's maximum.
         *budget = budget.saturating_sub(1);
         return Plan {
-            inputs: vec![ids.clone()],
+            inputs: vec![ids[..n_ids.min(max_tokens)].to_vec()],
             starts: vec![],
             covered: 0,
         };
@@ -160,43 +162,70 @@ impl OnnxEncoder {
     }
 }
 
+impl OnnxEncoder {
+    /// Encodes texts, each read whole in windows (`whole`, within the
+    /// call's window cap) or in its first window only.
+    async fn encode_with(
+        &self,
+        texts: &[String],
+        whole: bool,
+    ) -> Result<Vec<Encoded>, ExtractionError> {
+        let tokenized = texts
+            .iter()
+            .map(|t| self.tokenizer.tokenize(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let max_tokens = self.tokenizer.max_tokens();
+        let mut budget = self.max_windows;
+        let plans: Vec<Plan> = tokenized
+            .iter()
+            .map(|t| {
+                let mut one = 1;
+                plan(t, max_tokens, if whole { &mut budget } else { &mut one })
+            })
+            .collect();
+        let inputs: Vec<Vec<i64>> = plans.iter().flat_map(|p| p.inputs.clone()).collect();
+        let mut raw = self.batcher.infer(inputs).await?.into_iter();
+        let width = max_tokens.saturating_sub(2).max(2);
+        let mut out = Vec::with_capacity(texts.len());
+        for ((plan, mut tok), text) in plans.into_iter().zip(tokenized).zip(texts) {
+            let windows: Vec<_> = raw.by_ref().take(plan.inputs.len()).collect();
+            if plan.starts.is_empty() {
+                tok.offsets
+                    .truncate(plan.inputs.first().map_or(0, Vec::len));
+            } else {
+                // The text as read: [CLS], the covered tokens, [SEP].
+                tok.offsets.truncate(plan.covered + 1);
+                tok.offsets.push(None);
+            }
+            // One window (the text fits, or only its first window is
+            // read): the model's outputs as they are.
+            let merged = if plan.starts.len() <= 1 {
+                windows.into_iter().next()
+            } else {
+                window::merge(&plan.starts, width, plan.covered, &windows)
+            };
+            let raw_out = merged.ok_or_else(|| {
+                ExtractionError::Runtime("the model's outputs do not cover the text".into())
+            })?;
+            out.push(self.decode(text, tok, raw_out));
+        }
+        Ok(out)
+    }
+}
+
 impl Encoder for OnnxEncoder {
     fn encode<'a>(
         &'a self,
         texts: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
-        Box::pin(async move {
-            let tokenized = texts
-                .iter()
-                .map(|t| self.tokenizer.tokenize(t))
-                .collect::<Result<Vec<_>, _>>()?;
-            let max_tokens = self.tokenizer.max_tokens();
-            let mut budget = self.max_windows;
-            let plans: Vec<Plan> = tokenized
-                .iter()
-                .map(|t| plan(t, max_tokens, &mut budget))
-                .collect();
-            let inputs: Vec<Vec<i64>> = plans.iter().flat_map(|p| p.inputs.clone()).collect();
-            let mut raw = self.batcher.infer(inputs).await?.into_iter();
-            let width = max_tokens.saturating_sub(2).max(2);
-            let mut out = Vec::with_capacity(texts.len());
-            for ((plan, mut tok), text) in plans.into_iter().zip(tokenized).zip(texts) {
-                let windows: Vec<_> = raw.by_ref().take(plan.inputs.len()).collect();
-                let merged = if plan.starts.is_empty() {
-                    windows.into_iter().next()
-                } else {
-                    // The text as read: [CLS], the covered tokens, [SEP].
-                    tok.offsets.truncate(plan.covered + 1);
-                    tok.offsets.push(None);
-                    window::merge(&plan.starts, width, plan.covered, &windows)
-                };
-                let raw_out = merged.ok_or_else(|| {
-                    ExtractionError::Runtime("the model's outputs do not cover the text".into())
-                })?;
-                out.push(self.decode(text, tok, raw_out));
-            }
-            Ok(out)
-        })
+        Box::pin(self.encode_with(texts, true))
+    }
+
+    fn encode_first_window<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
+        Box::pin(self.encode_with(texts, false))
     }
 
     fn meta(&self) -> &EncoderMeta {

@@ -494,6 +494,17 @@ async fn a_text_longer_than_a_window_is_read_to_its_end() {
     assert!(late.iter().any(|s| s.contains("Marguerite")), "{late:?}");
     let norm: f32 = out.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-3);
+    // Catalog entries are read in their first window only, as trained.
+    let first = &enc
+        .encode_first_window(std::slice::from_ref(&text))
+        .await
+        .unwrap()[0];
+    assert!(
+        first.spans.iter().all(|s| s.end <= tail),
+        "{:?}",
+        first.spans
+    );
+    assert_ne!(first.embedding, out.embedding);
     // One window: the same outputs as the text alone in a batch of one.
     let short = "email the list to Marguerite Okafor".to_string();
     let a = &enc.encode(std::slice::from_ref(&short)).await.unwrap()[0];
