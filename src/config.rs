@@ -554,6 +554,10 @@ mod tests {
         assert_eq!(s.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.model.max_batch, 32);
-        assert!(s.limits.max_body_bytes > s.limits.max_prompt_chars);
+        // A prompt with pasted context fits, and so does its JSON body even
+        // when every character is escaped (`\uXXXX`, 6 bytes).
+        assert!(s.limits.max_prompt_chars >= 16_000);
+        assert!(s.limits.max_body_bytes >= 6 * s.limits.max_prompt_chars);
+        assert_eq!(s.model.max_prompt_chars, s.limits.max_prompt_chars);
     }
 }

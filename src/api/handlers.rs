@@ -78,7 +78,7 @@ pub fn check_prompt<'a>(
         return Err(ApiError::TooLarge {
             code: "prompt_too_long",
             message: format!(
-                "the prompt has {chars} characters, the limit is {}",
+                "the prompt has {chars} characters, the limit is {} (set with --max-prompt-chars)",
                 state.limits.max_prompt_chars
             ),
         });
