@@ -412,6 +412,14 @@ async fn a_request_reads_the_same_after_pasted_background() {
         granted.contains(&"archive_note") && granted.contains(&"share_note"),
         "{granted:?}"
     );
+    // Every tool, with its role: the background lists none of its own.
+    let tools = |i: &telos::intent::Intent| {
+        i.tools
+            .iter()
+            .map(|t| (t.name.clone(), t.role))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tools(&long), tools(&alone));
     assert_eq!(long.evaluations.len(), alone.evaluations.len());
     for (l, a) in long.evaluations.iter().zip(&alone.evaluations) {
         assert_eq!((&l.action, &l.resource), (&a.action, &a.resource));
