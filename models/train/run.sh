@@ -16,6 +16,7 @@ mkdir -p "$TELOS_WORK"
 
 "$PYTHON" "$HERE/bfcl.py"
 "$PYTHON" "$HERE/gen_data.py"   # runs bank/check.py first and stops on any error
+"$PYTHON" "$HERE/gen_mcp.py"    # train MCP deployments: real train requests + synthetic ones
 "$PYTHON" "$HERE/train.py"
 "$PYTHON" "$HERE/export.py"
 "$PYTHON" "$HERE/evaluate.py"

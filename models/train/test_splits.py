@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(HERE, "bank"))
 
 import bfcl  # noqa: E402
 import check  # noqa: E402
+import gen_mcp  # noqa: E402
 
 
 def row(rid, query, names, expected=None):
@@ -107,6 +108,37 @@ class Vocabulary(unittest.TestCase):
             where = {w for w, _ in check.generator_texts(tmp)}
         self.assertIn("common.py:_BRANDS", where)
         self.assertIn("gen_data.py:FALLBACK_VALUES", where)
+
+
+class McpTrainingData(unittest.TestCase):
+    def test_only_train_deployments_are_read(self):
+        with open(os.path.join(gen_mcp.REAL, "splits.json"), encoding="utf-8") as f:
+            splits = json.load(f)
+        deps = gen_mcp.train_deployments()
+        self.assertEqual(deps, splits["train"])
+        self.assertFalse(set(deps) & set(splits["dev"] + splits["test"]))
+
+    def test_entities_are_located_without_overlap(self):
+        spans = gen_mcp.locate("Ask Ana and Ana Silva", [{"label": "PERSON", "text": "Ana Silva"},
+                                                        {"label": "PERSON", "text": "Ana"}])
+        self.assertEqual(spans, [[4, 7, "PERSON"], [12, 21, "PERSON"]])
+
+    def test_synthetic_clauses_name_catalog_tools(self):
+        import random  # noqa: PLC0415
+
+        cats = gen_mcp.catalogs(gen_mcp.train_deployments())
+        rng = random.Random(1)
+        rows = gen_mcp.synth_examples(cats, 40, rng, gen_mcp.load_values(rng))
+        self.assertEqual(len(rows), 40 * len(cats))
+        for r in rows:
+            names = {t["name"] for t in cats[r["domain"]]}
+            for c in r["clauses"]:
+                self.assertTrue(c["tool"] is None or c["tool"] in names, c)
+                self.assertTrue(0 <= c["start"] < c["end"] <= len(r["text"]))
+            for a, b, _ in r["spans"]:
+                self.assertEqual(r["text"][a:b], r["text"][a:b].strip())
+        self.assertTrue(any(len(r["clauses"]) > 1 for r in rows))
+        self.assertTrue(any(r["act"] == "delegation" for r in rows))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ Vocabulary (errors, not warnings):
 - a template, value or catalog entry with a word of the dev domains of
   fixtures/intents (the BANNED list below);
 - a word of the generator lists (templates and values of the bank,
-  generic.json, and the list constants of models/train/gen_data.py and
-  common.py) that occurs in non-training data only: the dev and test
+  generic.json, and the list constants of models/train/gen_data.py,
+  common.py and gen_mcp.py) that occurs in non-training data only: the dev and test
   domains of fixtures/intents (requests, labels and catalogs), the dev and
   test requests of fixtures/real, the queries of fixtures/bfcl/heldout.jsonl
   — and nowhere in the training data: the train domains of fixtures/intents,
@@ -455,7 +455,7 @@ def generator_texts(bank):
             for t in tl if isinstance(tl, list) else []:
                 if isinstance(t, str):
                     out.append((f"{base}:{tool}", SLOT_RE.sub(lambda m: m.group(2) or "", t)))
-    for src in ("gen_data.py", "common.py"):
+    for src in ("gen_data.py", "common.py", "gen_mcp.py"):
         path = os.path.join(TRAIN_DIR, src)
         if os.path.exists(path):
             out += code_lists(path)
