@@ -1,14 +1,22 @@
 """BFCL (Berkeley Function Calling Leaderboard, package `bfcl-eval`) -> relevance data.
 
 Each row becomes (query, candidate functions, expected function names | [])
-from the single-turn categories. The split is seeded by a hash of the id:
-80% train (written to --out, default /work/train-out/data/bfcl_train.jsonl),
-20% held out (written to fixtures/bfcl/heldout.jsonl, subsampled per category
-if it would exceed --max-bytes).
+from the single-turn categories. The split is by function group: rows are
+joined into connected components over the function names they offer and
+their (normalised) query text, so no held-out function name, candidate set or
+query occurs in training. Components larger than --max-group rows stay in
+training; the others are held out when a hash of their smallest id falls
+below --heldout-frac. Training rows go to --out (default
+/work/train-out/data/bfcl_train.jsonl), held-out rows to
+fixtures/bfcl/heldout.jsonl (subsampled per category if it would exceed
+--max-bytes).
 
 Row: {"id", "category", "query", "functions": [{"name", "description",
-"inputSchema"}], "expected": [names]}; `description` is capped at 600 chars
-and `inputSchema` is the BFCL `parameters` with "dict" types renamed "object".
+"inputSchema"}], "expected": [names], "single_candidate": bool};
+`description` is capped at 600 chars and `inputSchema` is the BFCL
+`parameters` with "dict" types renamed "object". `single_candidate` rows
+offer one function: they stay in the file (abstention on irrelevant ones is
+still scored) but are left out of the ranking metric (top-1).
 """
 from __future__ import annotations
 
@@ -29,8 +37,11 @@ CATEGORIES = [
 ]
 IRRELEVANT = {"irrelevance", "live_irrelevance"}
 DESC_CAP = 600
-HELDOUT_FRAC = 0.2
-SPLIT_SALT = "bfcl-split-v1"
+# share of the (not too large) function groups held out; the largest group
+# stays in training, so this holds out about 20% of all rows
+HELDOUT_FRAC = 0.45
+MAX_GROUP = 200
+SPLIT_SALT = "bfcl-split-v2-groups"
 
 
 def bfcl_data_dir() -> str:
@@ -112,8 +123,67 @@ def load_category(data_dir: str, cat: str) -> list:
                     print(f"skip {r['id']}: expected {expected} not among candidates", file=sys.stderr)
                     continue
             rows.append({"id": r["id"], "category": cat, "query": query,
-                         "functions": functions, "expected": expected})
+                         "functions": functions, "expected": expected,
+                         "single_candidate": len(functions) < 2})
     return rows
+
+
+def norm_query(q: str) -> str:
+    return " ".join(q.lower().split())
+
+
+def function_groups(rows: list) -> list:
+    """Connected components of rows joined by a shared function name or query.
+
+    Returns lists of rows; within a list, rows keep their input order.
+    """
+    parent: dict = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a, b):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+
+    for r in rows:
+        q = ("q", norm_query(r["query"]))
+        find(q)
+        for fn in r["functions"]:
+            union(q, ("f", fn["name"]))
+    groups = defaultdict(list)
+    for r in rows:
+        groups[find(("q", norm_query(r["query"])))].append(r)
+    return list(groups.values())
+
+
+def split_by_group(rows: list, heldout_frac: float, max_group: int) -> tuple[list, list, dict]:
+    """(train, held, stats): whole function groups go to one side."""
+    train, held = [], []
+    n_groups = {"train": 0, "heldout": 0}
+    largest = 0
+    for g in function_groups(rows):
+        largest = max(largest, len(g))
+        key = min(r["id"] for r in g)
+        out = len(g) <= max_group and stable_frac(SPLIT_SALT, key) < heldout_frac
+        (held if out else train).extend(g)
+        n_groups["heldout" if out else "train"] += 1
+    return train, held, {"groups": n_groups, "largest_group": largest}
+
+
+def check_disjoint(train: list, held: list) -> None:
+    """Fails when a held-out function name or query also occurs in training."""
+    names = {fn["name"] for r in train for fn in r["functions"]}
+    queries = {norm_query(r["query"]) for r in train}
+    for r in held:
+        shared = [fn["name"] for fn in r["functions"] if fn["name"] in names]
+        if shared or norm_query(r["query"]) in queries:
+            raise SystemExit(f"held-out row {r['id']} shares {shared or 'its query'} with training")
 
 
 def row_bytes(r) -> int:
@@ -121,8 +191,14 @@ def row_bytes(r) -> int:
 
 
 def write_readme(path: str, stats: dict) -> None:
-    rows = "\n".join(f"| {c} | {stats['train'].get(c, 0)} | {stats['heldout'].get(c, 0)} |"
-                     for c in CATEGORIES)
+    def cell(side, c):
+        return f"{stats[side].get(c, 0)} ({stats[side + '_single'].get(c, 0)})"
+
+    rows = "\n".join(f"| {c} | {cell('train', c)} | {cell('heldout', c)} |" for c in CATEGORIES)
+    tot = {side: (sum(stats[side].values()), sum(stats[side + "_single"].values()))
+           for side in ("train", "heldout")}
+    rows += (f"\n| **all** | {tot['train'][0]} ({tot['train'][1]}) "
+             f"| {tot['heldout'][0]} ({tot['heldout'][1]}) |")
     text = f"""# BFCL held-out relevance set
 
 `heldout.jsonl` is the held-out part of the Berkeley Function Calling
@@ -140,11 +216,23 @@ Leaderboard data used to evaluate tool relevance of `models/telos-minilm`
   parallel, parallel_multiple, live_simple, live_multiple, live_parallel,
   live_parallel_multiple, irrelevance, live_irrelevance. Multi-turn, memory,
   web-search and format-sensitivity sets are not used.
-- **Split:** by id, `sha256("{stats['salt']}" + "\\x1f" + id)`; the first 8 bytes (big-endian)
-  as a fraction of 2^64 below {stats['heldout_frac']} are held out (about 20%),
-  the rest is training data. The held-out file is not subsampled unless it
-  exceeds about 4 MB ({stats['heldout_before_subsample']} rows held out,
-  {sum(stats['heldout'].values())} kept, {stats['heldout_bytes']} bytes).
+- **Split by function group:** rows are joined into connected components
+  over the function names they offer and their query text (lower-cased,
+  whitespace collapsed), so **no held-out function name, candidate set or
+  query occurs in the training part** (`bfcl.py` checks this and fails
+  otherwise). Components of more than {stats['max_group']} rows stay in training (the
+  largest has {stats['largest_group']} rows: the live categories share many
+  functions); of the others, a component is held out when
+  `sha256("{stats['salt']}" + "\\x1f" + its smallest id)`, first 8 bytes
+  (big-endian) as a fraction of 2^64, is below {stats['heldout_frac']}
+  ({stats['groups']['heldout']} components held out, {stats['groups']['train']} in training).
+  The held-out file is not subsampled unless it exceeds about 4 MB
+  ({stats['heldout_before_subsample']} rows held out, {sum(stats['heldout'].values())} kept,
+  {stats['heldout_bytes']} bytes).
+- **Single-candidate rows** (`"single_candidate": true`) offer one
+  function. They stay in the file, but a ranking among one candidate is
+  always right, so `telos-eval` leaves them out of top-1 and reports them
+  apart; irrelevant single-candidate rows still count for abstention.
 
 ## Row format (JSON lines)
 
@@ -153,7 +241,8 @@ Leaderboard data used to evaluate tool relevance of `models/telos-minilm`
  "query": "the last user message of the first turn",
  "functions": [{{"name": "...", "description": "... (at most {stats['desc_cap']} chars)",
                 "inputSchema": {{"type": "object", "properties": {{}}, "required": []}}}}],
- "expected": ["names of the functions the ground truth calls; [] for irrelevance"]}}
+ "expected": ["names of the functions the ground truth calls; [] for irrelevance"],
+ "single_candidate": false}}
 ```
 
 `inputSchema` is BFCL's `parameters` with the types `dict`, `float` and
@@ -161,12 +250,14 @@ Leaderboard data used to evaluate tool relevance of `models/telos-minilm`
 whitespace collapsed. Rows whose candidates do not contain the expected
 function, and irrelevance rows without functions, are dropped.
 
+Rows per category, single-candidate rows in brackets:
+
 | category | train | held out |
 |---|---|---|
-{rows}
+{{rows}}
 """
     with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+        f.write(text.replace("{rows}", rows))
 
 
 def main(argv=None):
@@ -175,13 +266,15 @@ def main(argv=None):
     ap.add_argument("--fixture-dir", default=BFCL_FIXTURE_DIR)
     ap.add_argument("--max-bytes", type=int, default=3_900_000)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--heldout-frac", type=float, default=HELDOUT_FRAC)
+    ap.add_argument("--max-group", type=int, default=MAX_GROUP)
     args = ap.parse_args(argv)
 
     data_dir = bfcl_data_dir()
-    train, held = [], []
+    rows = []
     for cat in CATEGORIES:
-        for r in load_category(data_dir, cat):
-            (held if stable_frac(SPLIT_SALT, r["id"]) < HELDOUT_FRAC else train).append(r)
+        rows += load_category(data_dir, cat)
+    train, held, group_stats = split_by_group(rows, args.heldout_frac, args.max_group)
 
     # keep the fixture under the size cap: subsample per category in proportion
     total = sum(row_bytes(r) for r in held)
@@ -204,16 +297,20 @@ def main(argv=None):
         held = kept
         del rng
     held.sort(key=lambda r: (CATEGORIES.index(r["category"]), r["id"]))
+    check_disjoint(train, held)
 
     write_jsonl(os.path.join(args.out, "bfcl_train.jsonl"), train)
     os.makedirs(args.fixture_dir, exist_ok=True)
     write_jsonl(os.path.join(args.fixture_dir, "heldout.jsonl"), held)
     stats = {
         "package": "bfcl-eval", "version": bfcl_version(), "salt": SPLIT_SALT,
-        "heldout_frac": HELDOUT_FRAC, "desc_cap": DESC_CAP,
+        "heldout_frac": args.heldout_frac, "max_group": args.max_group, "desc_cap": DESC_CAP,
+        **group_stats,
         "train": dict(Counter(r["category"] for r in train)),
         "heldout_before_subsample": n_before,
         "heldout": dict(Counter(r["category"] for r in held)),
+        "train_single": dict(Counter(r["category"] for r in train if r["single_candidate"])),
+        "heldout_single": dict(Counter(r["category"] for r in held if r["single_candidate"])),
         "heldout_bytes": sum(row_bytes(r) for r in held),
     }
     with open(os.path.join(args.out, "bfcl_stats.json"), "w", encoding="utf-8") as f:

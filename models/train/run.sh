@@ -1,5 +1,5 @@
 #!/usr/bin/env sh
-# Reproduce models/telos-minilm end to end: bank -> data, BFCL split, training,
+# Reproduce models/telos-minilm end to end: BFCL split, bank check -> data, training,
 # ONNX export + int8 quantisation, held-out evaluation, model README.
 #
 #   PYTHON=/path/to/venv/bin/python models/train/run.sh
@@ -14,8 +14,9 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 mkdir -p "$TELOS_WORK"
 
-"$PYTHON" "$HERE/gen_data.py"
 "$PYTHON" "$HERE/bfcl.py"
+"$PYTHON" "$HERE/gen_data.py"   # runs bank/check.py first and stops on any error
+"$PYTHON" "$HERE/gen_mcp.py"    # train MCP deployments: real train requests + synthetic ones
 "$PYTHON" "$HERE/train.py"
 "$PYTHON" "$HERE/export.py"
 "$PYTHON" "$HERE/evaluate.py"

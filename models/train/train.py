@@ -257,6 +257,13 @@ def main(argv=None):
     ap.add_argument("--w-ner", type=float, default=1.0)
     ap.add_argument("--w-act", type=float, default=0.5)
     ap.add_argument("--w-cal", type=float, default=0.5)
+    ap.add_argument("--n-real", type=int, default=4,
+                    help="requests over the train MCP deployments per step, matched whole against each tool they need")
+    ap.add_argument("--p-mcp", type=float, default=0.35,
+                    help="share of steps whose catalog is a train MCP deployment (when mcp data exists)")
+    ap.add_argument("--max-cal-neg", type=int, default=16,
+                    help="catalog entries sampled as negatives of a no-tool query (large catalogs)")
+    ap.add_argument("--no-mcp", action="store_true", help="ignore mcp_train.jsonl / mcp_catalogs.json")
     ap.add_argument("--time-budget", type=float, default=45 * 60,
                     help="wall-clock budget (s): the schedule ends here if the steps take longer")
     args = ap.parse_args(argv)
@@ -274,6 +281,14 @@ def main(argv=None):
     bfcl = read_jsonl(os.path.join(args.data, "bfcl_train.jsonl"))
     train_domains = [d for d in split["domains"] if d not in split["heldout_domains"]]
     catalogs = {d: catalogs[d] for d in train_domains}
+    mcp_path = os.path.join(args.data, "mcp_train.jsonl")
+    mcp_domains = []
+    if not args.no_mcp and os.path.exists(mcp_path):
+        with open(os.path.join(args.data, "mcp_catalogs.json"), encoding="utf-8") as f:
+            mcp_cats = json.load(f)
+        mcp_domains = sorted(mcp_cats)
+        catalogs.update(mcp_cats)
+        train += read_jsonl(mcp_path)
     tool_of = {(d, t["name"]): t["tool"] for d, tools in catalogs.items() for t in tools}
     read_only = {(d, t["name"]): t["read_only"] for d, tools in catalogs.items() for t in tools}
 
@@ -299,13 +314,17 @@ def main(argv=None):
             elif c["domain"] in catalogs:
                 clause_pool[c["domain"]].append(c)
     kind_w = {"single": 0.38, "multi": 0.34, "delegation_embedded": 0.09, "delegation": 0.07,
-              "chitchat": 0.05, "chitchat_embedded": 0.07}
+              "chitchat": 0.05, "chitchat_embedded": 0.07, "real": 0.06, "mcp_synth": 0.1}
+    real_pool = [ex for ex in by_kind.get("real", []) if ex.get("tools")
+                 and all((ex["domain"], t) in tool_of for t in ex["tools"])]
     kinds = [k for k in kind_w if by_kind.get(k)]
     bfcl_rel = [r for r in bfcl if r["expected"]]
     bfcl_irr = [r for r in bfcl if not r["expected"]]
-    doms = sorted(clause_pool)
+    doms = sorted(d for d in clause_pool if d not in mcp_domains)
+    mdoms = sorted(d for d in clause_pool if d in mcp_domains)
     print(f"train texts {len(train)}, clauses {sum(len(v) for v in clause_pool.values())} "
-          f"in {len(doms)} domains, none clauses {len(none_pool)}, BFCL relevant {len(bfcl_rel)}, "
+          f"in {len(doms)} bank domains and {len(mdoms)} MCP deployments, none clauses {len(none_pool)}, "
+          f"real requests {len(real_pool)}, BFCL relevant {len(bfcl_rel)}, "
           f"irrelevant {len(bfcl_irr)}", flush=True)
 
     tok = load_tokenizer()
@@ -394,9 +413,19 @@ def main(argv=None):
                 entries.append(text)
             return entry_idx[text]
 
-        queries = []    # dict(text, spans, act, pos:set, cal_neg:set, rel:bool)
+        queries = []    # dict(text, spans, act, pos:set, cal_neg:set, rel:bool[, excl:set])
         ctx_queries = []  # the same with ctx = (request, spans, clause start, clause end)
-        chosen = rng.sample(doms, min(args.n_domains, len(doms)))
+        if mdoms and rng.random() < args.p_mcp:
+            chosen = [rng.choice(mdoms)]
+        else:
+            chosen = rng.sample(doms, min(args.n_domains, len(doms)))
+
+        def catalog_sample(dn):
+            tools = catalogs[dn]
+            if len(tools) > args.max_cal_neg:
+                tools = rng.sample(tools, args.max_cal_neg)
+            return {add_entry(view(dn, t["name"])) for t in tools}
+
         per = max(1, args.n_clause // len(chosen))
         for dn in chosen:
             for c in rng.sample(clause_pool[dn], min(per, len(clause_pool[dn]))):
@@ -407,13 +436,23 @@ def main(argv=None):
             pool = ctx_pool.get(dn) or []
             for ex, c in rng.sample(pool, min(args.n_ctx // len(chosen), len(pool))):
                 if c["tool"] is None:
-                    pos, negs = set(), {add_entry(view(dn, t["name"])) for t in catalogs[dn]}
+                    pos, negs = set(), catalog_sample(dn)
                 else:
                     pos = {add_entry(view(dn, c["tool"]))}
                     negs = {add_entry(view(dn, m)) for m in bank_candidates(dn, c["tool"])}
                 ctx_queries.append({"ctx": (ex["text"], ex["spans"], c["start"], c["end"]),
                                     "act": c["act"], "pos": pos, "neg": negs,
                                     "rel": c["tool"] is not None, "domain": dn})
+        # whole real requests against each tool they need; the other needed
+        # tools are neither positives nor negatives of that query
+        for ex in rng.sample(real_pool, min(args.n_real, len(real_pool))):
+            dn = ex["domain"]
+            need = {add_entry(view(dn, t)) for t in ex["tools"]}
+            for t in ex["tools"]:
+                pos = {add_entry(view(dn, t))}
+                negs = {add_entry(view(dn, m)) for m in bank_candidates(dn, t) if m not in ex["tools"]}
+                queries.append({"text": ex["text"], "spans": None, "act": None, "pos": pos, "neg": negs,
+                                "excl": need - pos, "rel": True, "domain": dn})
         for r in rng.sample(bfcl_rel, min(args.n_bfcl, len(bfcl_rel))):
             fns = r["functions"]
             pos_names = set(r["expected"])
@@ -434,7 +473,7 @@ def main(argv=None):
             elif none_pool:
                 c = rng.choice(none_pool)
                 dn = rng.choice(chosen)
-                negs = {add_entry(view(dn, t["name"])) for t in catalogs[dn]}
+                negs = catalog_sample(dn)
                 queries.append({"text": c["text"], "spans": c["spans"], "act": c["act"], "pos": set(),
                                 "neg": negs, "rel": False, "domain": dn})
         # in-batch: every same-catalog entry already in the step is a calibration negative too
@@ -444,8 +483,8 @@ def main(argv=None):
                 if (dn, t["name"]) in views and views[(dn, t["name"])] in entry_idx:
                     dom_entries[dn].add(entry_idx[views[(dn, t["name"])]])
         for q in queries + ctx_queries:
-            if q["domain"]:
-                q["neg"] |= dom_entries[q["domain"]] - q["pos"]
+            if q["domain"] in chosen:
+                q["neg"] |= dom_entries[q["domain"]] - q["pos"] - q.get("excl", set())
 
         # ---- forward (length-sorted chunks; one graph)
         texts_l = [e["text"] for e in texts_a] + [q["text"] for q in queries]
@@ -483,9 +522,13 @@ def main(argv=None):
         if rel_rows:
             logits = cos[rel_rows] / TEMPERATURE
             pos_mask = torch.zeros_like(logits, dtype=torch.bool)
+            excl_mask = torch.zeros_like(logits, dtype=torch.bool)
             for k, i in enumerate(rel_rows):
                 for j in queries[i]["pos"]:
                     pos_mask[k, j] = True
+                for j in queries[i].get("excl", ()):
+                    excl_mask[k, j] = True
+            logits = logits.masked_fill(excl_mask, -1e4)
             loss_rel = (torch.logsumexp(logits, dim=1)
                         - torch.logsumexp(logits.masked_fill(~pos_mask, -1e4), dim=1)).mean()
         else:
@@ -535,6 +578,7 @@ def main(argv=None):
     info = {"steps_run": step + 1, "steps": args.steps, "seconds": round(elapsed, 1),
             "sec_per_step": round(elapsed / (step + 1), 3), "args": vars(args),
             "train_domains": train_domains, "heldout_domains": split["heldout_domains"],
+            "mcp_deployments": mcp_domains, "n_real_requests": len(real_pool),
             "n_train_texts": len(train), "n_bfcl_train": len(bfcl),
             "rel_scale": float(model.rel_scale), "rel_bias": float(model.rel_bias),
             "torch": torch.__version__, "log": log}

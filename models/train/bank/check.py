@@ -1,17 +1,40 @@
 #!/usr/bin/env python3
-"""Validate the training data bank (stdlib only).
+"""Validate the training data bank.
 
-Usage: python3 models/train/bank/check.py [bank_dir]
+Usage: python3 models/train/bank/check.py [bank_dir] [--bfcl-train PATH]
 
 Checks every <domain>.json, values.json and generic.json in the bank folder,
 prints warnings for problems and the counts at the end. Exit status 1 when
 there is any error (warnings about style do not fail the run).
+
+Vocabulary (errors, not warnings):
+
+- a template, value or catalog entry with a word of the dev domains of
+  fixtures/intents (the BANNED list below);
+- a word of the generator lists (templates and values of the bank,
+  generic.json, and the list constants of models/train/gen_data.py,
+  common.py and gen_mcp.py) that occurs in non-training data only: the dev and test
+  domains of fixtures/intents (requests, labels and catalogs), the dev and
+  test requests of fixtures/real, the queries of fixtures/bfcl/heldout.jsonl
+  — and nowhere in the training data: the train domains of fixtures/intents,
+  the train requests and catalogs of fixtures/real, the train servers of
+  fixtures/mcp and the BFCL training rows.
+
+The BFCL training rows come from --bfcl-train (default
+$TELOS_WORK/data/bfcl_train.jsonl, written by models/train/bfcl.py); when
+that file is missing they are rebuilt with bfcl.py (needs `bfcl-eval`).
 """
+import ast
+import glob
 import json
 import os
 import re
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+TRAIN_DIR = os.path.dirname(HERE)
 
 LABELS = {
     "PERSON", "ORG", "EMAIL", "PHONE", "URL", "LOCATION", "DATETIME", "MONEY",
@@ -126,7 +149,7 @@ def check_text(where, text, allow_extra_slots=()):
         warn(f"{where}: two slots touch in {text!r}")
     bad = banned_words(SLOT_RE.sub(lambda m: m.group(2) or "", text).replace("[[", "").replace("]]", ""))
     if bad:
-        warn(f"{where}: held-out-domain words {bad} in {text!r}")
+        err(f"{where}: dev-domain words {bad} in {text!r}")
 
 
 def norm(text):
@@ -183,7 +206,7 @@ def check_domain(path, counts):
             warn(f"{where}: description too short")
         bad = banned_words(desc + " " + json.dumps(t.get("inputSchema", {})))
         if bad:
-            warn(f"{where}: held-out-domain words {bad} in catalog entry")
+            err(f"{where}: dev-domain words {bad} in catalog entry")
         check_schema(where, t.get("inputSchema"))
         ro = t.get("annotations", {}).get("readOnlyHint")
         if not isinstance(ro, bool):
@@ -252,7 +275,7 @@ def check_values(path):
                 err(f"values.json:{label}: brackets in value {v!r}")
             bad = banned_words(v)
             if bad:
-                warn(f"values.json:{label}: held-out-domain words {bad} in {v!r}")
+                err(f"values.json:{label}: dev-domain words {bad} in {v!r}")
         n = len(set(v.lower() for v in vals if isinstance(v, str)))
         flag = "" if n >= minimum else f"   <-- below {minimum}"
         print(f"  {label:12s} {n:5d}{flag}")
@@ -290,8 +313,179 @@ def check_generic(path):
         print(f"  {'delegation_sources':20s} {len(g['delegation_sources']):5d}")
 
 
+# ---------------------------------------------------------------- vocabulary
+
+WORD_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
+
+
+def words(text):
+    """Lower-case words of 3+ letters; tokens with a digit (IDs like ABC-19) are not words."""
+    out = set()
+    for tok in WORD_TOKEN_RE.findall(text):
+        if any(ch.isdigit() for ch in tok):
+            continue
+        for part in tok.lower().split("-"):
+            part = part.strip("'")
+            if part.endswith("'s"):
+                part = part[:-2]
+            if len(part) >= 3 and part.isalpha():
+                out.add(part)
+    return out
+
+
+def strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield str(k)
+            yield from strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from strings(v)
+
+
+def tool_name_words(name):
+    return re.sub(r"([a-z])([A-Z])", r"\1 \2", name).replace("_", " ").replace(".", " ")
+
+
+def _json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def intents_vocab(root, domains):
+    v = set()
+    for d in domains:
+        for path in glob.glob(os.path.join(root, d, "*.json")):
+            for t in strings(_json(path)):
+                v |= words(t)
+    return v
+
+
+def real_vocab(root, deployments, catalogs):
+    v = set()
+    for d in deployments:
+        for path in glob.glob(os.path.join(root, d, "*.json")):
+            data = _json(path)
+            if os.path.basename(path) == "catalog.json":
+                if catalogs:
+                    for t in data.get("tools", []):
+                        v |= words(tool_name_words(t.get("name", "")))
+                        v |= words(" ".join(strings(t)))
+                continue
+            v |= words(data.get("prompt", ""))
+            for e in data.get("expected", {}).get("entities", []):
+                v |= words(e.get("text", ""))
+    return v
+
+
+def bfcl_train_rows(path):
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    sys.path.insert(0, TRAIN_DIR)
+    try:
+        import bfcl  # noqa: PLC0415
+        rows = []
+        for cat in bfcl.CATEGORIES:
+            rows += bfcl.load_category(bfcl.bfcl_data_dir(), cat)
+        train, _, _ = bfcl.split_by_group(rows, bfcl.HELDOUT_FRAC, bfcl.MAX_GROUP)
+        return train
+    except ImportError as e:
+        err(f"BFCL training rows: {path} is missing and bfcl-eval is not installed ({e}); "
+            "run models/train/bfcl.py first")
+        return []
+
+
+def split_vocabularies(repo, bfcl_train_path):
+    """(training words, non-training words) of the fixtures and BFCL."""
+    fx = os.path.join(repo, "fixtures")
+    isp = _json(os.path.join(fx, "intents", "splits.json"))
+    rsp = _json(os.path.join(fx, "real", "splits.json"))
+    msp = _json(os.path.join(fx, "mcp", "splits.json"))["splits"]
+    nontrain = intents_vocab(os.path.join(fx, "intents"), isp["dev"] + isp["test"])
+    nontrain |= real_vocab(os.path.join(fx, "real"), rsp["dev"] + rsp["test"], catalogs=False)
+    with open(os.path.join(fx, "bfcl", "heldout.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                nontrain |= words(json.loads(line)["query"])
+    train = intents_vocab(os.path.join(fx, "intents"), isp["train"])
+    train |= real_vocab(os.path.join(fx, "real"), rsp["train"], catalogs=True)
+    for server in msp["train"]["servers"]:
+        for t in _json(os.path.join(fx, "mcp", "servers", server, "tools.json")).get("tools", []):
+            train |= words(tool_name_words(t.get("name", "")))
+            train |= words(" ".join(strings(t)))
+    for r in bfcl_train_rows(bfcl_train_path):
+        train |= words(r["query"])
+        for fn in r["functions"]:
+            train |= words(tool_name_words(fn["name"]) + " " + fn.get("description", ""))
+    return train, nontrain
+
+
+def code_lists(path):
+    """String constants inside the module-level list/tuple/set/dict assignments of a file."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    out = []
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(
+                node.value, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            name = getattr(target, "id", "?")
+            for sub in ast.walk(node.value):
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                    out.append((f"{os.path.basename(path)}:{name}", sub.value))
+    return out
+
+
+def generator_texts(bank):
+    """(where, text) of every template and value the generators draw from."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(bank, "*.json"))):
+        base = os.path.basename(path)
+        data = _json(path)
+        if base in ("values.json", "generic.json"):
+            for key, vals in data.items():
+                for v in vals if isinstance(vals, list) else []:
+                    if isinstance(v, str):
+                        out.append((f"{base}:{key}", v))
+            continue
+        for tool, tl in (data.get("templates") or {}).items():
+            for t in tl if isinstance(tl, list) else []:
+                if isinstance(t, str):
+                    out.append((f"{base}:{tool}", SLOT_RE.sub(lambda m: m.group(2) or "", t)))
+    for src in ("gen_data.py", "common.py", "gen_mcp.py"):
+        path = os.path.join(TRAIN_DIR, src)
+        if os.path.exists(path):
+            out += code_lists(path)
+    return out
+
+
+def check_vocabulary(bank, repo, bfcl_train_path):
+    """Errors for generator words found only in non-training splits; returns their count."""
+    train, nontrain = split_vocabularies(repo, bfcl_train_path)
+    only = nontrain - train
+    hits = defaultdict(list)
+    for where, text in generator_texts(bank):
+        for w in sorted(words(text) & only):
+            hits[w].append((where, text))
+    for w in sorted(hits):
+        for where, text in hits[w]:
+            err(f"{where}: {w!r} occurs only in non-training data, in {text!r}")
+    print(f"\nvocabulary: {len(train)} training words, {len(nontrain)} non-training, "
+          f"{len(only)} only in non-training; {len(hits)} of those in the generator lists")
+    return len(hits)
+
+
 def main():
-    bank = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    args = sys.argv[1:]
+    bfcl_train = os.path.join(os.environ.get("TELOS_WORK") or "/work/train-out", "data", "bfcl_train.jsonl")
+    if "--bfcl-train" in args:
+        i = args.index("--bfcl-train")
+        bfcl_train = args[i + 1]
+        del args[i:i + 2]
+    bank = args[0] if args else HERE
     counts = Counter()
     rows = []
     for fname in sorted(os.listdir(bank)):
@@ -318,6 +512,7 @@ def main():
         check_generic(gp)
     else:
         err("generic.json missing")
+    check_vocabulary(bank, REPO, bfcl_train)
     print(f"\n{errors} error(s), {warnings} warning(s)")
     sys.exit(1 if errors else 0)
 

@@ -232,10 +232,12 @@ async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             let cases = eval::load_bfcl(path)?;
             let b = eval::score_bfcl(Arc::clone(enc), t.grant, &cases).await?;
             lines.push(format!(
-                "  {name} [bfcl-heldout] relevant: top1 {:.3}, right+above-threshold {:.3} (n={}); irrelevant: abstained {:.3} (n={})",
+                "  {name} [bfcl-heldout] relevant, 2+ candidates: top1 {:.3}, right+above-threshold {:.3} (n={}); single candidate: granted {:.3} (n={}); irrelevant: abstained {:.3} (n={})",
                 b.relevant_top1 as f64 / b.relevant.max(1) as f64,
                 b.relevant_correct as f64 / b.relevant.max(1) as f64,
                 b.relevant,
+                b.single_candidate_granted as f64 / b.single_candidate.max(1) as f64,
+                b.single_candidate,
                 b.irrelevant_abstained as f64 / b.irrelevant.max(1) as f64,
                 b.irrelevant
             ));

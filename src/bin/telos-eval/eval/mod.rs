@@ -863,17 +863,35 @@ pub struct BfclCase {
     pub functions: Vec<Value>,
     /// Names of the right functions; empty when none fits.
     pub expected: Vec<String>,
+    /// The row offers one function (older files omit the field; a row with
+    /// fewer than two functions counts as single-candidate either way).
+    #[serde(default)]
+    pub single_candidate: bool,
+}
+
+impl BfclCase {
+    /// Whether ranking this row's candidates means anything: it offers at
+    /// least two functions.
+    pub fn ranked(&self) -> bool {
+        !self.single_candidate && self.functions.len() >= 2
+    }
 }
 
 /// BFCL scores.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BfclScores {
-    /// Cases with a fitting function.
+    /// Cases with a fitting function among two or more candidates (the
+    /// ranking metric's cases).
     pub relevant: usize,
     /// Of those, cases whose best candidate is right and above threshold.
     pub relevant_correct: usize,
     /// Of those, cases whose best candidate is right (no threshold).
     pub relevant_top1: usize,
+    /// Cases with a fitting function that is their only candidate: left
+    /// out of the ranking metric (one candidate is always ranked first).
+    pub single_candidate: usize,
+    /// Of those, cases whose one candidate is above threshold.
+    pub single_candidate_granted: usize,
     /// Cases with no fitting function.
     pub irrelevant: usize,
     /// Of those, cases where no candidate reached the threshold.
@@ -956,6 +974,9 @@ pub async fn score_bfcl(
         if case.expected.is_empty() {
             s.irrelevant += 1;
             s.irrelevant_abstained += usize::from(p < threshold);
+        } else if !case.ranked() {
+            s.single_candidate += 1;
+            s.single_candidate_granted += usize::from(p >= threshold);
         } else {
             s.relevant += 1;
             let right = case.expected.iter().any(|e| e == best_name);
@@ -1232,5 +1253,32 @@ mod tests {
         // One object entity expected (the address); ACTION spans left out.
         assert_eq!(counts.obj_gold, 1);
         assert!(counts.obj_pred <= counts.ent_pred && counts.obj_strict <= 1);
+    }
+
+    #[tokio::test]
+    async fn bfcl_ranks_only_rows_with_two_or_more_candidates() {
+        let rows = [
+            // one candidate, not marked (an older file): out of top-1
+            r#"{"id": "a", "query": "send an email to ana", "functions": [{"name": "send_email", "description": "Send an email"}], "expected": ["send_email"]}"#,
+            // marked single-candidate
+            r#"{"id": "b", "query": "send an email to tom", "functions": [{"name": "send_email", "description": "Send an email"}], "expected": ["send_email"], "single_candidate": true}"#,
+            // two candidates: ranked
+            r#"{"id": "c", "query": "delete the email from ana", "functions": [{"name": "send_email", "description": "Send an email"}, {"name": "delete_email", "description": "Delete an email"}], "expected": ["delete_email"], "single_candidate": false}"#,
+            // irrelevant single candidate: still scored for abstention
+            r#"{"id": "d", "query": "what is the weather", "functions": [{"name": "send_email", "description": "Send an email"}], "expected": []}"#,
+        ];
+        let dir = std::env::temp_dir().join(format!("telos-bfcl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("heldout.jsonl");
+        std::fs::write(&path, rows.join("\n")).unwrap();
+        let cases = load_bfcl(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!cases[0].ranked() && !cases[1].ranked() && cases[2].ranked());
+        let s = score_bfcl(keyword_encoder(), 0.5, &cases).await.unwrap();
+        assert_eq!(s.relevant, 1);
+        assert_eq!(s.relevant_top1, 1);
+        assert_eq!(s.single_candidate, 2);
+        assert_eq!(s.irrelevant, 1);
+        assert_eq!(s.skipped, 0);
     }
 }
