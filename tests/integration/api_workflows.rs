@@ -138,17 +138,24 @@ async fn a_benign_trace_and_a_hijack() {
     assert!(future["items"].as_array().unwrap().is_empty());
 }
 
+/// Every reported string a PEP controls (actor, `act` chain, tool name,
+/// argument keys and values) reaches the HTML report escaped: an injected
+/// `<script>` or attribute-breaking quote never appears as markup.
 #[tokio::test]
-async fn html_reports_render_without_scripts() {
+async fn html_reports_escape_every_reported_string() {
     let (app, _) = app();
     let id = open(&app, PROMPT).await;
-    step(
+    let payload = "<script>alert(1)</script>";
+    let (s, b) = step(
         &app,
         &id,
-        json!({"tool": "change_password", "arguments": {},
-        "act": {"sub": "executor", "act": {"sub": "planner"}}}),
+        json!({"actor": {"type": "agent", "id": format!("fin{payload}")},
+        "tool": format!("x\"><script>alert(2)</script>"),
+        "arguments": {"<script>k</script>": payload},
+        "act": {"sub": format!("executor{payload}"), "act": {"sub": "planner<img src=x onerror=alert(3)>"}}}),
     )
     .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
     let req = Request::builder()
         .uri(format!("/v1/workflows/{id}/report"))
         .header("accept", "text/html")
@@ -158,8 +165,21 @@ async fn html_reports_render_without_scripts() {
     assert_eq!(s, StatusCode::OK);
     let html = body.as_str().unwrap();
     assert!(html.contains("<svg") && html.contains("planner") && html.contains("executor"));
-    assert!(html.contains("tool_outside_intent"));
-    assert!(!html.contains("<script"));
+    assert!(html.contains("unknown_tool"), "{html}");
+    // The payloads are there, as text.
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(html.contains("x&quot;&gt;&lt;script&gt;alert(2)"), "{html}");
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(3)&gt;"),
+        "{html}"
+    );
+    // And nowhere as markup.
+    let lower = html.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "{html}");
+    assert!(!lower.contains("<img"), "{html}");
 }
 
 #[tokio::test]
