@@ -35,6 +35,18 @@ pub struct ChainStatus {
     pub length: u64,
 }
 
+impl ChainStatus {
+    /// The first 16 characters of the head hash, for display. A stored
+    /// hash is hex when telos wrote it, but a tampered record may hold any
+    /// text, so this cuts on a character boundary.
+    pub fn short_head(&self) -> &str {
+        match self.head.char_indices().nth(16) {
+            Some((i, _)) => &self.head[..i],
+            None => &self.head,
+        }
+    }
+}
+
 /// A drift report of one workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowReport {
@@ -180,7 +192,7 @@ impl WorkflowReport {
                 Some(n) => format!("BROKEN at step {n}"),
             },
             self.chain.length,
-            &self.chain.head[..self.chain.head.len().min(16)]
+            self.chain.short_head()
         );
         out
     }
@@ -209,7 +221,7 @@ impl WorkflowReport {
                 None => format!(
                     "<span class=\"ok\">verified</span> ({} steps, head <code>{}</code>)",
                     self.chain.length,
-                    esc(&self.chain.head[..self.chain.head.len().min(16)])
+                    esc(self.chain.short_head())
                 ),
                 Some(n) => format!("<span class=\"bad\">broken at step {n}</span>"),
             }
