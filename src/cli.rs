@@ -130,32 +130,33 @@ pub fn drift(args: crate::config::DriftArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `telos verify`: exits non-zero when a chain is broken.
+/// `telos verify`: checks every workflow's ledger (genesis, chain, head),
+/// names every broken workflow with the reason and goes on; exits non-zero
+/// when any is broken.
 pub fn verify(args: crate::config::DataArgs) -> anyhow::Result<()> {
-    use crate::storage::Store;
     let (store, _) = open_tracker(&args)?;
-    let mut broken = 0usize;
-    let workflows = store.all_workflows()?;
-    let mut steps_total = 0usize;
-    for wf in &workflows {
-        let steps = store.steps(&wf.id, 1, usize::MAX)?;
-        steps_total += steps.len();
-        if let Err(at) = crate::workflow::verify_chain(wf, &steps) {
-            broken += 1;
-            println!(
-                "BROKEN  {} ({}): first broken link at step {at}",
-                wf.id, wf.tenant
-            );
+    let report = crate::service::ledger::verify_store(&*store)?;
+    for b in &report.broken {
+        if b.at == 0 {
+            println!("BROKEN  {}: {}", b.key, b.reason);
+        } else {
+            println!("BROKEN  {} at step {}: {}", b.key, b.at, b.reason);
         }
     }
+    if report.legacy > 0 {
+        println!(
+            "{} workflow(s) in ledger format 1: their genesis commits to the id, subject and intent only",
+            report.legacy
+        );
+    }
     println!(
-        "{} workflows, {} steps, {} broken chains",
-        workflows.len(),
-        steps_total,
-        broken
+        "{} workflows, {} steps, {} broken",
+        report.workflows,
+        report.steps,
+        report.broken.len()
     );
-    if broken > 0 {
-        bail!("{broken} broken chain(s)");
+    if !report.broken.is_empty() {
+        bail!("{} broken workflow(s)", report.broken.len());
     }
     Ok(())
 }

@@ -98,8 +98,9 @@ fn workflow() -> Workflow {
     };
     let id = uuid::Uuid::nil();
     let subject = Subject::new("user", "alice");
-    Workflow {
-        genesis: Workflow::genesis_hash(&id, &subject, &intent),
+    let mut wf = Workflow {
+        genesis: String::new(),
+        ledger: crate::workflow::LEDGER_VERSION,
         id,
         tenant: "t".into(),
         subject,
@@ -112,7 +113,9 @@ fn workflow() -> Workflow {
         created_at: "2026-01-01T00:00:00Z".into(),
         closed: false,
         closed_at: None,
-    }
+    };
+    wf.genesis = wf.genesis_hash();
+    wf
 }
 
 fn step(tool: &str, args: serde_json::Value) -> Observed {

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::Verdict;
 use crate::intent::Intent;
-use crate::workflow::{GraphEdge, GraphNode, Step, Workflow};
+use crate::workflow::{GraphEdge, GraphNode, Head, Step, StoredStep, Workflow};
 
 /// Counts of verdicts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -76,6 +76,7 @@ impl WorkflowReport {
     /// Builds the report of a workflow from its steps and graph.
     pub fn build(
         workflow: &Workflow,
+        head: Option<&Head>,
         steps: Vec<Step>,
         nodes: Vec<GraphNode>,
         edges: Vec<GraphEdge>,
@@ -88,10 +89,11 @@ impl WorkflowReport {
                 Verdict::Divergent => counts.divergent += 1,
             }
         }
-        let check = crate::workflow::verify_chain(workflow, &steps);
+        let stored: Vec<StoredStep> = steps.iter().map(|s| (s.seq, Ok(s.clone()))).collect();
+        let check = crate::workflow::verify_ledger(workflow, head, &stored);
         let chain = ChainStatus {
             verified: check.is_ok(),
-            first_broken: check.err(),
+            first_broken: check.err().map(|b| b.at),
             head: steps
                 .last()
                 .map_or_else(|| workflow.genesis.clone(), |s| s.hash.clone()),

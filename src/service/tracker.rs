@@ -164,14 +164,13 @@ impl Tracker {
     /// Creates a workflow; durable when it returns.
     pub async fn create(&self, new: NewWorkflow) -> Result<Workflow, TrackerError> {
         let id = Uuid::now_v7();
-        let genesis = Workflow::genesis_hash(&id, &new.subject, &new.intent);
         let mut allowed = new.allowed_agents;
         for a in &self.config.allowed_agents {
             if !allowed.contains(a) {
                 allowed.push(a.clone());
             }
         }
-        let workflow = Workflow {
+        let mut workflow = Workflow {
             id,
             tenant: new.tenant,
             subject: new.subject,
@@ -184,8 +183,10 @@ impl Tracker {
             created_at: now_rfc3339(),
             closed: false,
             closed_at: None,
-            genesis,
+            genesis: String::new(),
+            ledger: crate::workflow::LEDGER_VERSION,
         };
+        workflow.genesis = workflow.genesis_hash();
         self.store.put_workflow(&workflow)?;
         self.commit.durable().await?;
         Ok(workflow)
@@ -214,11 +215,29 @@ impl Tracker {
         for s in &steps {
             graph.record(&chain_principals(&workflow.subject.id, &s.observed));
         }
+        // Append only where the stored head is: a chain whose last steps
+        // were removed (or that grew outside telos) is not extended.
+        let head = self.store.head(tenant, id)?;
+        let last = steps
+            .last()
+            .map_or((0, workflow.genesis.as_str()), |s| (s.seq, s.hash.as_str()));
+        match &head {
+            Some(h) if h.seq == last.0 && h.hash == last.1 => {}
+            _ => {
+                return Err(TrackerError::Storage(StorageError::Corrupt {
+                    key: format!("heads/{tenant}/{id}"),
+                    reason: format!(
+                        "the stored head ({}) is not the last stored step ({}); run `telos verify`",
+                        head.as_ref()
+                            .map_or_else(|| "none".to_string(), |h| format!("step {}", h.seq)),
+                        last.0
+                    ),
+                }));
+            }
+        }
         Ok(Live {
-            next_seq: steps.len() as u64 + 1,
-            head: steps
-                .last()
-                .map_or_else(|| workflow.genesis.clone(), |s| s.hash.clone()),
+            next_seq: last.0 + 1,
+            head: last.1.to_string(),
             workflow,
             graph,
         })
@@ -342,7 +361,14 @@ impl Tracker {
             graph.record(&chain_principals(&wf.subject.id, &s.observed));
         }
         let (nodes, edges) = graph.export(&wf.subject.id);
-        Ok(WorkflowReport::build(&wf, steps, nodes, edges))
+        let head = self.store.head(tenant, id)?;
+        Ok(WorkflowReport::build(
+            &wf,
+            head.as_ref(),
+            steps,
+            nodes,
+            edges,
+        ))
     }
 
     /// Divergent steps across the tenant's workflows, newest first.

@@ -1,0 +1,170 @@
+//! `telos verify` on a data directory: every broken workflow named with
+//! its reason, a non-zero exit status, and directories written in ledger
+//! format 1 migrated on open.
+
+use std::process::Command;
+use telos::storage::{SledStore, Store};
+use telos::workflow::{Observed, Step, StepKind, Workflow};
+use uuid::Uuid;
+
+fn workflow(n: u128, ledger: u32) -> Workflow {
+    let mut w: Workflow = serde_json::from_value(serde_json::json!({
+        "id": Uuid::from_u128(n),
+        "tenant": "acme",
+        "subject": {"type": "user", "id": "alice"},
+        "intent": {"subject": {"type": "user", "id": "alice"}, "evaluations": [], "tools": [], "entities": [],
+                   "clauses": [], "speech_act": "question", "model": {"name": "m", "sha256": "s", "grant_threshold": 0.5, "read_threshold": 0.5}},
+        "catalog": {"entries": []},
+        "entry_scores": [],
+        "created_at": "2026-01-01T00:00:00Z",
+        "closed": false,
+        "genesis": "",
+        "ledger": ledger
+    }))
+    .unwrap();
+    w.genesis = w.genesis_hash();
+    w
+}
+
+fn step(seq: u64, prev: &str) -> Step {
+    let mut s = Step {
+        seq,
+        observed: Observed {
+            actor: telos::intent::Subject::new("agent", "fin"),
+            chain: vec![],
+            sub: None,
+            token_verified: false,
+            kind: StepKind::Tool,
+            name: format!("tool_{seq}"),
+            arguments: serde_json::Map::new(),
+            outcome: None,
+            at: "2026-01-01T00:00:00Z".into(),
+        },
+        received_at: "2026-01-01T00:00:00Z".into(),
+        verdict: telos::workflow::Verdict::Allowed,
+        reasons: vec![],
+        prev_hash: prev.to_string(),
+        hash: String::new(),
+    };
+    s.hash = s.compute_hash();
+    s
+}
+
+fn steps(n: u64, w: &Workflow) -> Vec<Step> {
+    let mut prev = w.genesis.clone();
+    (1..=n)
+        .map(|seq| {
+            let s = step(seq, &prev);
+            prev = s.hash.clone();
+            s
+        })
+        .collect()
+}
+
+fn step_key(id: &Uuid, seq: u64) -> Vec<u8> {
+    let mut k = id.as_bytes().to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn verify(dir: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_telos"))
+        .args(["verify", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn verify_names_every_broken_workflow_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (workflow(1, 2), workflow(2, 2), workflow(3, 2));
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for w in [&a, &b, &c] {
+            store.put_workflow(w).unwrap();
+            for s in steps(3, w) {
+                store.append_step("acme", &w.id, &s, None).unwrap();
+            }
+        }
+        // a: the last step removed. c: the first step edited.
+        store.raw_set("steps", &step_key(&a.id, 3), None).unwrap();
+        let mut s1 = steps(1, &c).remove(0);
+        s1.observed.name = "tool_x".into();
+        store
+            .raw_set(
+                "steps",
+                &step_key(&c.id, 1),
+                Some(&serde_json::to_vec(&s1).unwrap()),
+            )
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let (ok, text) = verify(dir.path());
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "BROKEN  acme/{} at step 3: the head is at step 3 but the chain ends at step 2",
+            a.id
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "BROKEN  acme/{} at step 1: step 1 does not match its hash",
+            c.id
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&b.id.to_string()), "{text}");
+    assert!(text.contains("3 workflows, 8 steps, 2 broken"), "{text}");
+}
+
+#[test]
+fn format_1_directories_are_migrated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = workflow(7, 1);
+    {
+        // Write what telos wrote before heads existed: a workflow record
+        // without `ledger`, steps, no head, no format marker.
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut record = serde_json::to_value(&old).unwrap();
+        record.as_object_mut().unwrap().remove("ledger");
+        let mut key = b"acme\0".to_vec();
+        key.extend_from_slice(old.id.as_bytes());
+        store
+            .raw_set(
+                "workflows",
+                &key,
+                Some(&serde_json::to_vec(&record).unwrap()),
+            )
+            .unwrap();
+        for s in steps(2, &old) {
+            store
+                .raw_set(
+                    "steps",
+                    &step_key(&old.id, s.seq),
+                    Some(&serde_json::to_vec(&s).unwrap()),
+                )
+                .unwrap();
+        }
+        store.raw_set("meta", b"ledger_format", None).unwrap();
+        assert_eq!(store.head("acme", &old.id).unwrap(), None);
+        store.flush().unwrap();
+    }
+    let (ok, text) = verify(dir.path());
+    assert!(ok, "{text}");
+    assert!(text.contains("1 workflow(s) in ledger format 1"), "{text}");
+    assert!(text.contains("1 workflows, 2 steps, 0 broken"), "{text}");
+    let store = SledStore::open(dir.path()).unwrap();
+    let head = store.head("acme", &old.id).unwrap().unwrap();
+    assert_eq!(head.seq, 2);
+    assert_eq!(
+        store.get_workflow("acme", &old.id).unwrap().unwrap().ledger,
+        1
+    );
+}
