@@ -133,9 +133,29 @@ pub fn drift(args: crate::config::DriftArgs) -> anyhow::Result<()> {
 /// `telos verify`: checks every workflow's ledger (genesis, chain, head),
 /// names every broken workflow with the reason and goes on; exits non-zero
 /// when any is broken.
-pub fn verify(args: crate::config::DataArgs) -> anyhow::Result<()> {
-    let (store, _) = open_tracker(&args)?;
-    let report = crate::service::ledger::verify_store(&*store)?;
+pub fn verify(args: crate::config::VerifyArgs) -> anyhow::Result<()> {
+    let public = match &args.checkpoints {
+        Some(path) => Some(crate::service::checkpoint::read_public_key(path)?),
+        None => None,
+    };
+    let (store, _) = open_tracker(&args.data)?;
+    let mut report = crate::service::ledger::verify_store(&*store)?;
+    if let Some(public) = public {
+        let (cp, moved) = crate::service::checkpoint::verify_checkpoint(&*store, &public)?;
+        println!(
+            "checkpoint of {} ({} workflows, digest {}): signature valid",
+            cp.at,
+            cp.heads.len(),
+            cp.digest
+        );
+        for m in moved {
+            report.broken.push(crate::service::ledger::BrokenWorkflow {
+                key: m.key,
+                at: 0,
+                reason: format!("against the checkpoint: {}", m.reason),
+            });
+        }
+    }
     for b in &report.broken {
         if b.at == 0 {
             println!("BROKEN  {}: {}", b.key, b.reason);
@@ -158,5 +178,40 @@ pub fn verify(args: crate::config::DataArgs) -> anyhow::Result<()> {
     if !report.broken.is_empty() {
         bail!("{} broken workflow(s)", report.broken.len());
     }
+    Ok(())
+}
+
+/// `telos keygen`: a new Ed25519 checkpoint key, the secret seed in `out`
+/// (mode 0600, never overwritten) and the public key in `out.pub`.
+pub fn keygen(args: &crate::config::KeygenArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let key = crate::service::checkpoint::generate_key()?;
+    let public_path = {
+        let mut p = args.out.clone().into_os_string();
+        p.push(".pub");
+        std::path::PathBuf::from(p)
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut secret = options
+        .open(&args.out)
+        .with_context(|| format!("creating `{}`", args.out.display()))?;
+    writeln!(secret, "{}", hex::encode(key.to_bytes()))?;
+    secret.sync_all()?;
+    std::fs::write(
+        &public_path,
+        format!("{}\n", hex::encode(key.verifying_key().as_bytes())),
+    )
+    .with_context(|| format!("writing `{}`", public_path.display()))?;
+    println!(
+        "secret key: {} (give to `telos serve --checkpoint-key`)\npublic key: {} (give to `telos verify --checkpoints`)",
+        args.out.display(),
+        public_path.display()
+    );
     Ok(())
 }

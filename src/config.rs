@@ -35,8 +35,33 @@ pub enum Command {
     Report(ReportArgs),
     /// Print divergent steps across workflows, newest first.
     Drift(DriftArgs),
-    /// Check every workflow's hash chain; names the first broken link.
-    Verify(DataArgs),
+    /// Check every workflow's ledger (genesis, hash chain, head) and, with
+    /// `--checkpoints`, the signed checkpoint; names every broken workflow.
+    Verify(VerifyArgs),
+    /// Generate an Ed25519 checkpoint key: writes the secret seed to
+    /// `--out` and the public key to `<out>.pub` (hex).
+    Keygen(KeygenArgs),
+}
+
+/// `telos verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The data directory.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Public key file (hex) of the checkpoint key: also check the stored
+    /// checkpoint's signature and every head it lists against the ledger.
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
+}
+
+/// `telos keygen`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (created with mode 0600; never
+    /// overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// A data directory to read.
@@ -234,6 +259,13 @@ pub struct ServeArgs {
     /// Caller authentication.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// Ed25519 key file (hex seed, see `telos keygen`): sign a checkpoint
+    /// of every workflow head at each interval.
+    #[arg(long, env = "TELOS_CHECKPOINT_KEY")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Seconds between checkpoints (one is written only when a head moved).
+    #[arg(long, env = "TELOS_CHECKPOINT_INTERVAL_SECS", default_value_t = 60)]
+    pub checkpoint_interval_secs: u64,
 }
 
 /// Who may call the API.

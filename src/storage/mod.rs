@@ -142,6 +142,11 @@ pub trait Store: Send + Sync {
     /// Every stored step of a workflow in key order, each decoded on its
     /// own (verification).
     fn stored_steps(&self, workflow: &Uuid) -> Result<Vec<StoredStep>, StorageError>;
+    /// Replaces the stored checkpoint (an opaque signed record, see
+    /// `service::checkpoint`); durable at the next flush.
+    fn put_checkpoint(&self, record: &[u8]) -> Result<(), StorageError>;
+    /// The stored checkpoint, if any.
+    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError>;
     /// Makes every write so far durable (synced to the device).
     fn flush(&self) -> Result<(), StorageError>;
 }

@@ -19,6 +19,9 @@ const STEPS: &str = "steps";
 const DRIFT: &str = "drift_by_time";
 const HEADS: &str = "heads";
 const META: &str = "meta";
+const CHECKPOINTS: &str = "checkpoints";
+/// Key of the latest checkpoint in `checkpoints`.
+const LATEST: &[u8] = b"latest";
 /// Key in `meta` of the ledger format of the directory.
 const LEDGER_FORMAT: &[u8] = b"ledger_format";
 
@@ -35,6 +38,7 @@ const LEDGER_FORMAT: &[u8] = b"ledger_format";
 ///   the frozen catalog (often many kilobytes) and would otherwise be
 ///   rewritten with every step.
 /// - `meta`: `ledger_format` → the format as a decimal string (`2`)
+/// - `checkpoints`: `latest` → the latest signed checkpoint (JSON)
 /// - `catalogs`, `catalog_embeddings`: `tenant \0 name`
 ///
 /// [`Store::flush`] is sled's flush followed by a [`FileSync`] of the
@@ -54,6 +58,7 @@ pub struct SledStore {
     drift: sled::Tree,
     heads: sled::Tree,
     meta: sled::Tree,
+    checkpoints: sled::Tree,
 }
 
 impl SledStore {
@@ -107,6 +112,7 @@ impl SledStore {
             drift: db.open_tree(DRIFT)?,
             heads: db.open_tree(HEADS)?,
             meta: db.open_tree(META)?,
+            checkpoints: db.open_tree(CHECKPOINTS)?,
             db,
         })
     }
@@ -567,6 +573,16 @@ impl Store for SledStore {
                 ))
             })
             .collect()
+    }
+
+    fn put_checkpoint(&self, record: &[u8]) -> Result<(), StorageError> {
+        self.writable()?;
+        self.checkpoints.insert(LATEST, record)?;
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.checkpoints.get(LATEST)?.map(|v| v.to_vec()))
     }
 
     fn flush(&self) -> Result<(), StorageError> {

@@ -168,3 +168,147 @@ fn format_1_directories_are_migrated_on_open() {
         1
     );
 }
+
+fn cli(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_telos"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A consistent rewrite (the last step removed and the head moved back
+/// with it, or a step replaced and the chain re-hashed after it) passes
+/// `verify` alone; the signed checkpoint names it.
+#[test]
+fn signed_checkpoints_catch_consistent_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let secret = keys.path().join("checkpoint.key");
+    let (ok, text) = cli(&["keygen".as_ref(), "--out".as_ref(), secret.as_os_str()]);
+    assert!(ok, "{text}");
+    let public = keys.path().join("checkpoint.key.pub");
+    let (ok, _) = cli(&["keygen".as_ref(), "--out".as_ref(), secret.as_os_str()]);
+    assert!(!ok, "keygen never overwrites a key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (a, b, c) = (workflow(1, 2), workflow(2, 2), workflow(3, 2));
+    let verify_cp = |public: &std::path::Path| {
+        cli(&[
+            "verify".as_ref(),
+            "--data-dir".as_ref(),
+            dir.path().as_os_str(),
+            "--checkpoints".as_ref(),
+            public.as_os_str(),
+        ])
+    };
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for w in [&a, &b, &c] {
+            store.put_workflow(w).unwrap();
+            for s in steps(3, w) {
+                store.append_step("acme", &w.id, &s, None).unwrap();
+            }
+        }
+        let key = telos::service::checkpoint::read_signing_key(&secret).unwrap();
+        let cp = telos::service::checkpoint::checkpoint(&store, &key)
+            .unwrap()
+            .unwrap();
+        assert_eq!(cp.heads.len(), 3);
+        assert!(
+            telos::service::checkpoint::checkpoint(&store, &key)
+                .unwrap()
+                .is_none(),
+            "no new checkpoint while no head moved"
+        );
+        store.flush().unwrap();
+    }
+    let (ok, text) = verify_cp(&public);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("signature valid") && text.contains(" 0 broken"),
+        "{text}"
+    );
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut key = b"acme\0".to_vec();
+        // a: truncated to 2 steps, head moved back consistently.
+        key.extend_from_slice(a.id.as_bytes());
+        store.raw_set("steps", &step_key(&a.id, 3), None).unwrap();
+        let head = serde_json::json!({"seq": 2, "hash": steps(2, &a)[1].hash});
+        store
+            .raw_set("heads", &key, Some(&serde_json::to_vec(&head).unwrap()))
+            .unwrap();
+        // b: step 2 replaced and everything after it re-hashed.
+        let mut chain = steps(3, &b);
+        chain[1].observed.name = "tool_x".into();
+        chain[1].hash = chain[1].compute_hash();
+        chain[2].prev_hash = chain[1].hash.clone();
+        chain[2].hash = chain[2].compute_hash();
+        for s in &chain[1..] {
+            store
+                .raw_set(
+                    "steps",
+                    &step_key(&b.id, s.seq),
+                    Some(&serde_json::to_vec(s).unwrap()),
+                )
+                .unwrap();
+        }
+        let mut bkey = b"acme\0".to_vec();
+        bkey.extend_from_slice(b.id.as_bytes());
+        let head = serde_json::json!({"seq": 3, "hash": chain[2].hash});
+        store
+            .raw_set("heads", &bkey, Some(&serde_json::to_vec(&head).unwrap()))
+            .unwrap();
+        // c grows normally after the checkpoint: not a finding.
+        let next = {
+            let mut s = steps(4, &c).remove(3);
+            s.hash = s.compute_hash();
+            s
+        };
+        store.append_step("acme", &c.id, &next, None).unwrap();
+        store.flush().unwrap();
+    }
+    let (ok, text) = verify(dir.path());
+    assert!(
+        ok,
+        "the rewrites are consistent, so the ledger alone verifies: {text}"
+    );
+    let (ok, text) = verify_cp(&public);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "acme/{}: against the checkpoint: the head moved backwards from step 3 to step 2",
+            a.id
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "acme/{}: against the checkpoint: the head at step 3 changed",
+            b.id
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&c.id.to_string()), "{text}");
+    // Another key's public half does not verify the checkpoint.
+    let other = keys.path().join("other.key");
+    assert!(cli(&["keygen".as_ref(), "--out".as_ref(), other.as_os_str()]).0);
+    let (ok, text) = verify_cp(&keys.path().join("other.key.pub"));
+    assert!(!ok);
+    assert!(
+        text.contains("does not verify with the given public key"),
+        "{text}"
+    );
+}
