@@ -312,3 +312,69 @@ fn signed_checkpoints_catch_consistent_rewrites() {
         "{text}"
     );
 }
+
+/// `serve --checkpoint-key` signs a checkpoint of the heads on its own and
+/// makes it durable before logging it: after a SIGKILL, `verify
+/// --checkpoints` finds it valid and covering every workflow.
+#[test]
+fn the_server_signs_checkpoints_at_its_interval() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let secret = keys.path().join("k");
+    assert!(cli(&["keygen".as_ref(), "--out".as_ref(), secret.as_os_str()]).0);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for w in [workflow(1, 2), workflow(2, 2)] {
+            store.put_workflow(&w).unwrap();
+            for s in steps(2, &w) {
+                store.append_step("acme", &w.id, &s, None).unwrap();
+            }
+        }
+        store.flush().unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_telos"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--checkpoint-interval-secs",
+            "1",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .arg("--checkpoint-key")
+        .arg(&secret)
+        .env("RUST_LOG", "info")
+        .env("TELOS_LOG_FORMAT", "text")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("checkpoint signed") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(60));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let line = line.expect("the server logged a checkpoint");
+    assert!(line.contains("workflows=2"), "{line}");
+    let (ok, text) = cli(&[
+        "verify".as_ref(),
+        "--data-dir".as_ref(),
+        dir.path().as_os_str(),
+        "--checkpoints".as_ref(),
+        keys.path().join("k.pub").as_os_str(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("(2 workflows, digest") && text.contains("signature valid"),
+        "{text}"
+    );
+}
