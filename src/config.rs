@@ -127,6 +127,11 @@ pub struct TrackingArgs {
     /// Required token audience.
     #[arg(long, env = "TELOS_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// With `--jwks`: a step whose delegation chain and `sub` do not come
+    /// from a verified token (an `act` claim or `sub` sent as plain JSON,
+    /// or no token at all) is divergent (`unverified_chain`).
+    #[arg(long, env = "TELOS_REQUIRE_VERIFIED_CHAIN")]
+    pub require_verified_chain: bool,
     /// Most actors in a delegation chain before a step is divergent.
     #[arg(long, env = "TELOS_MAX_DELEGATION_DEPTH", default_value_t = 4)]
     pub max_delegation_depth: usize,
@@ -352,6 +357,12 @@ impl AuthArgs {
             )?),
             (None, None) => None,
         };
+        if source.is_some() && (self.auth_issuer.is_empty() || self.auth_audience.is_none()) {
+            anyhow::bail!(
+                "JWT authentication needs the accepted issuers and the audience: \
+                 set --auth-issuer and --auth-audience"
+            );
+        }
         let jwt = source.map(|s| {
             JwtAuth::new(
                 s,
@@ -377,6 +388,17 @@ impl ServeArgs {
     /// The service settings these arguments describe.
     pub fn service_config(&self) -> anyhow::Result<crate::service::ServiceConfig> {
         use anyhow::Context;
+        if self.tracking.jwks.is_some()
+            && (self.tracking.jwt_issuer.is_empty() || self.tracking.jwt_audience.is_none())
+        {
+            anyhow::bail!(
+                "verifying delegated tokens needs the accepted issuers and the audience: \
+                 set --jwt-issuer and --jwt-audience"
+            );
+        }
+        if self.tracking.require_verified_chain && self.tracking.jwks.is_none() {
+            anyhow::bail!("--require-verified-chain needs --jwks");
+        }
         let verifier = match &self.tracking.jwks {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -398,6 +420,7 @@ impl ServeArgs {
             tracker: crate::service::tracker::TrackerConfig {
                 drift: crate::drift::DriftConfig {
                     max_delegation_depth: self.tracking.max_delegation_depth,
+                    require_verified_chain: self.tracking.require_verified_chain,
                     related_read_threshold: self.tracking.related_read_threshold,
                 },
                 max_act_depth: self.tracking.max_act_depth,
@@ -578,5 +601,67 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.model.max_batch, 32);
         assert!(s.limits.max_body_bytes > s.limits.max_prompt_chars);
+    }
+
+    fn serve(extra: &[&str]) -> ServeArgs {
+        let mut args = vec!["telos", "serve"];
+        args.extend_from_slice(extra);
+        match Cli::try_parse_from(args).unwrap().command {
+            Command::Serve(s) => *s,
+            _ => panic!("not serve"),
+        }
+    }
+
+    #[test]
+    fn jwt_settings_need_issuer_and_audience() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(
+            &jwks,
+            r#"{"keys": [{"kty": "oct", "kid": "k", "alg": "HS256", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}]}"#,
+        )
+        .unwrap();
+        let j = jwks.to_str().unwrap();
+        let err = serve(&["--auth-jwks", j, "--auth-issuer", "https://idp"])
+            .auth
+            .authenticator()
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--auth-audience"), "{err}");
+        assert!(
+            serve(&[
+                "--auth-jwks",
+                j,
+                "--auth-issuer",
+                "https://idp",
+                "--auth-audience",
+                "telos"
+            ])
+            .auth
+            .authenticator()
+            .is_ok()
+        );
+        let err = serve(&["--jwks", j, "--jwt-audience", "telos"])
+            .service_config()
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--jwt-issuer"), "{err}");
+        let err = serve(&["--require-verified-chain"])
+            .service_config()
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--jwks"), "{err}");
+        let ok = serve(&[
+            "--jwks",
+            j,
+            "--jwt-issuer",
+            "https://idp",
+            "--jwt-audience",
+            "telos",
+            "--require-verified-chain",
+        ])
+        .service_config()
+        .unwrap();
+        assert!(ok.tracker.drift.require_verified_chain);
     }
 }
