@@ -606,10 +606,10 @@ mod tests {
     fn serve(extra: &[&str]) -> ServeArgs {
         let mut args = vec!["telos", "serve"];
         args.extend_from_slice(extra);
-        match Cli::try_parse_from(args).unwrap().command {
-            Command::Serve(s) => *s,
-            _ => panic!("not serve"),
-        }
+        let Command::Serve(s) = Cli::try_parse_from(args).unwrap().command else {
+            panic!("not serve")
+        };
+        *s
     }
 
     #[test]
