@@ -132,6 +132,14 @@ pub struct TrackingArgs {
     /// or no token at all) is divergent (`unverified_chain`).
     #[arg(long, env = "TELOS_REQUIRE_VERIFIED_CHAIN")]
     pub require_verified_chain: bool,
+    /// Steps one workflow may hold; beyond it a step report is 429
+    /// `quota_exceeded` (0: unlimited).
+    #[arg(long, env = "TELOS_MAX_STEPS_PER_WORKFLOW", default_value_t = 100_000)]
+    pub max_steps_per_workflow: u64,
+    /// Steps all workflows of one tenant may hold together; beyond it a
+    /// step report is 429 `quota_exceeded` (0: unlimited).
+    #[arg(long, env = "TELOS_MAX_STEPS_PER_TENANT", default_value_t = 0)]
+    pub max_steps_per_tenant: u64,
     /// Most actors in a delegation chain before a step is divergent.
     #[arg(long, env = "TELOS_MAX_DELEGATION_DEPTH", default_value_t = 4)]
     pub max_delegation_depth: usize,
@@ -425,6 +433,8 @@ impl ServeArgs {
                 },
                 max_act_depth: self.tracking.max_act_depth,
                 allowed_agents: self.tracking.allowed_agents.clone(),
+                max_steps_per_workflow: self.tracking.max_steps_per_workflow,
+                max_steps_per_tenant: self.tracking.max_steps_per_tenant,
                 ..crate::service::tracker::TrackerConfig::default()
             },
             verifier,
