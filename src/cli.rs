@@ -68,7 +68,7 @@ pub fn report(args: crate::config::ReportArgs) -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("`{}` is not a workflow id", args.id))?;
     let (_, tracker) = open_tracker(&args.data)?;
-    let report = tracker.report(&args.tenant, &id)?;
+    let report = tracker.report(&args.tenant, &id, 1, usize::MAX)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

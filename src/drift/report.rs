@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::Verdict;
 use crate::intent::Intent;
-use crate::workflow::{GraphEdge, GraphNode, Head, Step, StoredStep, Workflow};
+use crate::workflow::{GraphEdge, GraphNode, Head, Step, Workflow};
 
 /// Counts of verdicts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -64,42 +64,78 @@ pub struct WorkflowReport {
     pub nodes: Vec<GraphNode>,
     /// The delegation graph's edges.
     pub edges: Vec<GraphEdge>,
-    /// Every step with its verdict and evidence.
+    /// The steps of this page with their verdicts and evidence (every
+    /// step when the report is not paged).
     pub steps: Vec<Step>,
-    /// Verdict counts.
+    /// Verdict counts over every step.
     pub counts: VerdictCounts,
-    /// Hash-chain integrity.
+    /// Hash-chain integrity over every step.
     pub chain: ChainStatus,
+    /// Pass as `cursor` for the next page of steps; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
-impl WorkflowReport {
-    /// Builds the report of a workflow from its steps and graph.
-    pub fn build(
-        workflow: &Workflow,
-        head: Option<&Head>,
-        steps: Vec<Step>,
-        nodes: Vec<GraphNode>,
-        edges: Vec<GraphEdge>,
-    ) -> Self {
-        let mut counts = VerdictCounts::default();
-        for s in &steps {
-            match s.verdict {
-                Verdict::Allowed => counts.allowed += 1,
-                Verdict::Tolerated => counts.tolerated += 1,
-                Verdict::Divergent => counts.divergent += 1,
+/// Builds a report while the steps stream past in order, keeping only one
+/// page of them: counts and the chain check cover every step.
+pub struct ReportBuilder<'a> {
+    workflow: &'a Workflow,
+    counts: VerdictCounts,
+    check: crate::workflow::ChainCheck,
+    head: String,
+    length: u64,
+    from: u64,
+    limit: usize,
+    page: Vec<Step>,
+    next: Option<u64>,
+}
+
+impl<'a> ReportBuilder<'a> {
+    /// A report of `workflow` whose page holds up to `limit` steps from
+    /// seq `from`.
+    pub fn new(workflow: &'a Workflow, from: u64, limit: usize) -> Self {
+        Self {
+            workflow,
+            counts: VerdictCounts::default(),
+            check: crate::workflow::ChainCheck::new(workflow),
+            head: workflow.genesis.clone(),
+            length: 0,
+            from,
+            limit,
+            page: Vec::new(),
+            next: None,
+        }
+    }
+
+    /// The next step in seq order.
+    pub fn push(&mut self, step: Step) {
+        match step.verdict {
+            Verdict::Allowed => self.counts.allowed += 1,
+            Verdict::Tolerated => self.counts.tolerated += 1,
+            Verdict::Divergent => self.counts.divergent += 1,
+        }
+        self.check.push(step.seq, Ok(&step));
+        self.length += 1;
+        self.head.clone_from(&step.hash);
+        if step.seq >= self.from {
+            if self.page.len() < self.limit {
+                self.page.push(step);
+            } else if self.next.is_none() {
+                self.next = Some(step.seq);
             }
         }
-        let stored: Vec<StoredStep> = steps.iter().map(|s| (s.seq, Ok(s.clone()))).collect();
-        let check = crate::workflow::verify_ledger(workflow, head, &stored);
-        let chain = ChainStatus {
-            verified: check.is_ok(),
-            first_broken: check.err().map(|b| b.at),
-            head: steps
-                .last()
-                .map_or_else(|| workflow.genesis.clone(), |s| s.hash.clone()),
-            length: steps.len() as u64,
-        };
-        Self {
+    }
+
+    /// The report, with the stored head checked and the graph given.
+    pub fn finish(
+        self,
+        head: Option<&Head>,
+        nodes: Vec<GraphNode>,
+        edges: Vec<GraphEdge>,
+    ) -> WorkflowReport {
+        let check = self.check.finish(head);
+        let workflow = self.workflow;
+        WorkflowReport {
             workflow_id: workflow.id.to_string(),
             subject: workflow.subject.id.clone(),
             closed: workflow.closed,
@@ -107,10 +143,33 @@ impl WorkflowReport {
             intent: workflow.intent.clone(),
             nodes,
             edges,
-            steps,
-            counts,
-            chain,
+            steps: self.page,
+            counts: self.counts,
+            chain: ChainStatus {
+                verified: check.is_ok(),
+                first_broken: check.err().map(|b| b.at),
+                head: self.head,
+                length: self.length,
+            },
+            next_cursor: self.next.map(|n| n.to_string()),
         }
+    }
+}
+
+impl WorkflowReport {
+    /// Builds the report of a workflow from all its steps and its graph.
+    pub fn build(
+        workflow: &Workflow,
+        head: Option<&Head>,
+        steps: Vec<Step>,
+        nodes: Vec<GraphNode>,
+        edges: Vec<GraphEdge>,
+    ) -> Self {
+        let mut b = ReportBuilder::new(workflow, 1, usize::MAX);
+        for s in steps {
+            b.push(s);
+        }
+        b.finish(head, nodes, edges)
     }
 
     /// Plain text for a terminal.
@@ -285,7 +344,15 @@ impl WorkflowReport {
                 v = s.verdict.as_str()
             );
         }
-        h.push_str("</table></body></html>");
+        h.push_str("</table>");
+        if let Some(c) = &self.next_cursor {
+            let _ = write!(
+                h,
+                "<p>More steps follow: <code>?cursor={}</code></p>",
+                esc(c)
+            );
+        }
+        h.push_str("</body></html>");
         h
     }
 

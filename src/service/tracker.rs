@@ -14,7 +14,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
-use crate::drift::report::WorkflowReport;
+use crate::drift::report::{ReportBuilder, WorkflowReport};
 use crate::drift::{DriftConfig, judge};
 use crate::intent::{Intent, Object, Subject};
 use crate::storage::{GroupCommit, StorageError, Store};
@@ -354,11 +354,24 @@ impl Tracker {
             .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))
     }
 
-    /// The steps of a workflow of `tenant`.
-    pub fn steps(&self, tenant: &str, id: &Uuid) -> Result<(Workflow, Vec<Step>), TrackerError> {
+    /// Up to `limit` steps of a workflow of `tenant` from seq `from`, and
+    /// the seq the next page starts at, if any.
+    pub fn steps(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        from: u64,
+        limit: usize,
+    ) -> Result<(Workflow, Vec<Step>, Option<u64>), TrackerError> {
         let wf = self.workflow(tenant, id)?;
-        let steps = self.store.steps(id, 1, usize::MAX)?;
-        Ok((wf, steps))
+        let mut steps = self.store.steps(id, from.max(1), limit.saturating_add(1))?;
+        let next = if steps.len() > limit {
+            steps.truncate(limit);
+            steps.last().map(|s| s.seq + 1)
+        } else {
+            None
+        };
+        Ok((wf, steps, next))
     }
 
     /// Turns a step report into an observed step (validating the `act`
@@ -467,22 +480,36 @@ impl Tracker {
         Ok(wf)
     }
 
-    /// The drift report of a workflow.
-    pub fn report(&self, tenant: &str, id: &Uuid) -> Result<WorkflowReport, TrackerError> {
-        let (wf, steps) = self.steps(tenant, id)?;
+    /// The drift report of a workflow, its steps paged (`limit` from seq
+    /// `from`); counts, graph and chain cover every step, read in batches
+    /// so memory holds one batch and one page, not the whole workflow.
+    pub fn report(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        from: u64,
+        limit: usize,
+    ) -> Result<WorkflowReport, TrackerError> {
+        const BATCH: usize = 1024;
+        let wf = self.workflow(tenant, id)?;
+        let head = self.store.head(tenant, id)?;
         let mut graph = DelegationGraph::new(&wf.subject.id);
-        for s in &steps {
-            graph.record(&chain_principals(&wf.subject.id, &s.observed));
+        let mut builder = ReportBuilder::new(&wf, from, limit);
+        let mut next = 1u64;
+        loop {
+            let batch = self.store.steps(id, next, BATCH)?;
+            let done = batch.len() < BATCH;
+            for s in batch {
+                graph.record(&chain_principals(&wf.subject.id, &s.observed));
+                next = s.seq.saturating_add(1);
+                builder.push(s);
+            }
+            if done {
+                break;
+            }
         }
         let (nodes, edges) = graph.export(&wf.subject.id);
-        let head = self.store.head(tenant, id)?;
-        Ok(WorkflowReport::build(
-            &wf,
-            head.as_ref(),
-            steps,
-            nodes,
-            edges,
-        ))
+        Ok(builder.finish(head.as_ref(), nodes, edges))
     }
 
     /// Divergent steps across the tenant's workflows, newest first.

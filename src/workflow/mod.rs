@@ -164,93 +164,119 @@ pub struct LedgerBreak {
 /// record, or why it does not decode.
 pub type StoredStep = (u64, Result<Step, String>);
 
-/// Checks a workflow's whole ledger: the genesis against the record, every
-/// step's seq, link and hash in key order, and the stored head against the
-/// last step. Returns the first problem.
+/// Checks a workflow's ledger one step at a time (so a long chain can be
+/// read in pages): the genesis against the record, every step's seq, link
+/// and hash in key order, and finally the stored head against the last
+/// step.
+#[derive(Debug, Clone)]
+pub struct ChainCheck {
+    prev: String,
+    last: u64,
+    broken: Option<LedgerBreak>,
+}
+
+impl ChainCheck {
+    /// Starts at the workflow's genesis (checking it).
+    pub fn new(workflow: &Workflow) -> Self {
+        let broken = (workflow.genesis_hash() != workflow.genesis).then(|| LedgerBreak {
+            at: 0,
+            reason: "the genesis hash does not match the workflow record (its tenant, subject, \
+                     intent, catalog, allowed agents or context changed)"
+                .into(),
+        });
+        Self {
+            prev: workflow.genesis.clone(),
+            last: 0,
+            broken,
+        }
+    }
+
+    /// Checks the next stored step (`key_seq` is the seq in its key).
+    pub fn push(&mut self, key_seq: u64, step: Result<&Step, &str>) {
+        if self.broken.is_some() {
+            return;
+        }
+        let want = self.last + 1;
+        let reason = if key_seq != want {
+            Some(format!(
+                "step {want} is missing (the next stored step is {key_seq}): steps were removed"
+            ))
+        } else {
+            match step {
+                Err(e) => Some(format!("step {want} does not decode: {e}")),
+                Ok(s) if s.seq != want => Some(format!(
+                    "the step stored at {want} says it is step {}: steps were moved",
+                    s.seq
+                )),
+                Ok(s) if s.prev_hash != self.prev => Some(format!(
+                    "step {want} does not link to the step before it: steps were reordered or replaced"
+                )),
+                Ok(s) if s.compute_hash() != s.hash => Some(format!(
+                    "step {want} does not match its hash: it was edited"
+                )),
+                Ok(s) => {
+                    self.prev = s.hash.clone();
+                    self.last = want;
+                    None
+                }
+            }
+        };
+        if let Some(reason) = reason {
+            self.broken = Some(LedgerBreak { at: want, reason });
+        }
+    }
+
+    /// The first problem, with the stored head checked against the last
+    /// step.
+    pub fn finish(self, head: Option<&Head>) -> Result<(), LedgerBreak> {
+        if let Some(b) = self.broken {
+            return Err(b);
+        }
+        let last = self.last;
+        let broken = |at: u64, reason: String| Err(LedgerBreak { at, reason });
+        let Some(head) = head else {
+            return broken(last + 1, "the workflow has no head record".into());
+        };
+        if head.seq > last {
+            return broken(
+                last + 1,
+                format!(
+                    "the head is at step {} but the chain ends at step {last}: steps were removed",
+                    head.seq
+                ),
+            );
+        }
+        if head.seq < last {
+            return broken(
+                head.seq + 1,
+                format!(
+                    "the chain goes on to step {last} past its head at step {}: steps were added outside telos",
+                    head.seq
+                ),
+            );
+        }
+        if head.hash != self.prev {
+            return broken(
+                last,
+                format!("the head hash differs from step {last}'s hash"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Checks a workflow's whole ledger with [`ChainCheck`]; returns the first
+/// problem.
 pub fn verify_ledger(
     workflow: &Workflow,
     head: Option<&Head>,
     steps: &[StoredStep],
 ) -> Result<(), LedgerBreak> {
-    let broken = |at: u64, reason: String| Err(LedgerBreak { at, reason });
-    if workflow.genesis_hash() != workflow.genesis {
-        return broken(
-            0,
-            "the genesis hash does not match the workflow record (its tenant, subject, \
-             intent, catalog, allowed agents or context changed)"
-                .into(),
-        );
+    let mut check = ChainCheck::new(workflow);
+    for (key_seq, step) in steps {
+        check.push(*key_seq, step.as_ref().map_err(String::as_str));
     }
-    let mut prev = workflow.genesis.as_str();
-    let mut last = 0u64;
-    for (i, (key_seq, step)) in steps.iter().enumerate() {
-        let want = i as u64 + 1;
-        if *key_seq != want {
-            return broken(
-                want,
-                format!(
-                    "step {want} is missing (the next stored step is {key_seq}): steps were removed"
-                ),
-            );
-        }
-        let step = match step {
-            Ok(s) => s,
-            Err(e) => return broken(want, format!("step {want} does not decode: {e}")),
-        };
-        if step.seq != want {
-            return broken(
-                want,
-                format!(
-                    "the step stored at {want} says it is step {}: steps were moved",
-                    step.seq
-                ),
-            );
-        }
-        if step.prev_hash != prev {
-            return broken(
-                want,
-                format!(
-                    "step {want} does not link to the step before it: steps were reordered or replaced"
-                ),
-            );
-        }
-        if step.compute_hash() != step.hash {
-            return broken(
-                want,
-                format!("step {want} does not match its hash: it was edited"),
-            );
-        }
-        prev = step.hash.as_str();
-        last = want;
-    }
-    let Some(head) = head else {
-        return broken(last + 1, "the workflow has no head record".into());
-    };
-    if head.seq > last {
-        return broken(
-            last + 1,
-            format!(
-                "the head is at step {} but the chain ends at step {last}: steps were removed",
-                head.seq
-            ),
-        );
-    }
-    if head.seq < last {
-        return broken(
-            head.seq + 1,
-            format!(
-                "the chain goes on to step {last} past its head at step {}: steps were added outside telos",
-                head.seq
-            ),
-        );
-    }
-    if head.hash != prev {
-        return broken(
-            last,
-            format!("the head hash differs from step {last}'s hash"),
-        );
-    }
-    Ok(())
+    check.finish(head)
 }
 
 /// Whether a step called a tool or a skill.

@@ -341,3 +341,71 @@ async fn step_input_errors() {
         (StatusCode::BAD_REQUEST, Some("invalid_query"))
     );
 }
+
+/// Steps are paged in `GET /v1/workflows/{id}` and its report (`limit` +
+/// `cursor`); the report's counts and chain still cover every step.
+#[tokio::test]
+async fn steps_are_paged_with_a_cursor() {
+    let (app, _) = app();
+    let id = open(&app, PROMPT).await;
+    for _ in 0..5 {
+        let (s, b) = step(
+            &app,
+            &id,
+            json!({"actor": {"type": "agent", "id": "fin"}, "tool": "get_invoice", "arguments": {}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let mut seen = Vec::new();
+    let mut uri = format!("/v1/workflows/{id}?limit=2");
+    loop {
+        let (s, wf) = send(&app, "GET", &uri, None).await;
+        assert_eq!(s, StatusCode::OK, "{wf}");
+        let steps = wf["steps"].as_array().unwrap();
+        assert!(steps.len() <= 2);
+        seen.extend(steps.iter().map(|s| s["seq"].as_u64().unwrap()));
+        match wf["next_cursor"].as_str() {
+            Some(c) => uri = format!("/v1/workflows/{id}?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+    let (_, all) = send(&app, "GET", &format!("/v1/workflows/{id}"), None).await;
+    assert_eq!(all["steps"].as_array().unwrap().len(), 5);
+    assert!(all.get("next_cursor").is_none());
+
+    let (s, r) = send(
+        &app,
+        "GET",
+        &format!("/v1/workflows/{id}/report?limit=2&cursor=3"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let seqs: Vec<u64> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![3, 4]);
+    assert_eq!(r["next_cursor"], "5");
+    assert_eq!(r["chain"]["length"], 5);
+    assert_eq!(r["chain"]["verified"], true);
+    let total = r["counts"]["allowed"].as_u64().unwrap()
+        + r["counts"]["tolerated"].as_u64().unwrap()
+        + r["counts"]["divergent"].as_u64().unwrap();
+    assert_eq!(total, 5);
+
+    for bad in ["abc", "0", "-1"] {
+        let (s, b) = send(
+            &app,
+            "GET",
+            &format!("/v1/workflows/{id}?cursor={bad}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
+    }
+}
