@@ -314,17 +314,28 @@ impl Tracker {
             .store
             .get_workflow(tenant, id)?
             .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
-        let steps = self.store.steps(id, 1, usize::MAX)?;
+        // The graph is rebuilt from the steps read in batches, so memory
+        // holds one batch, not the whole workflow.
+        const BATCH: usize = 1024;
         let mut graph = DelegationGraph::new(&workflow.subject.id);
-        for s in &steps {
-            graph.record(&chain_principals(&workflow.subject.id, &s.observed));
+        let mut last = (0u64, workflow.genesis.clone());
+        loop {
+            let before = last.0;
+            let batch = self.store.steps(id, before + 1, BATCH)?;
+            let done = batch.len() < BATCH;
+            for s in batch {
+                graph.record(&chain_principals(&workflow.subject.id, &s.observed));
+                last = (s.seq, s.hash);
+            }
+            // A tampered seq that does not move forward ends the scan (the
+            // head check below then refuses the workflow).
+            if done || last.0 <= before {
+                break;
+            }
         }
         // Append only where the stored head is: a chain whose last steps
         // were removed (or that grew outside telos) is not extended.
         let head = self.store.head(tenant, id)?;
-        let last = steps
-            .last()
-            .map_or((0, workflow.genesis.as_str()), |s| (s.seq, s.hash.as_str()));
         match &head {
             Some(h) if h.seq == last.0 && h.hash == last.1 => {}
             _ => {
@@ -341,7 +352,7 @@ impl Tracker {
         }
         Ok(Live {
             next_seq: last.0 + 1,
-            head: last.1.to_string(),
+            head: last.1,
             workflow,
             graph,
         })
@@ -497,6 +508,7 @@ impl Tracker {
         let mut builder = ReportBuilder::new(&wf, from, limit);
         let mut next = 1u64;
         loop {
+            let before = next;
             let batch = self.store.steps(id, next, BATCH)?;
             let done = batch.len() < BATCH;
             for s in batch {
@@ -504,7 +516,9 @@ impl Tracker {
                 next = s.seq.saturating_add(1);
                 builder.push(s);
             }
-            if done {
+            // A tampered seq that does not move forward ends the scan (the
+            // chain check then reports the break).
+            if done || next <= before {
                 break;
             }
         }
