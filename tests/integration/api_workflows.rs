@@ -409,3 +409,51 @@ async fn steps_are_paged_with_a_cursor() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
     }
 }
+
+/// A used-up step quota is 429 `quota_exceeded` naming the quota, and
+/// nothing is stored.
+#[tokio::test]
+async fn a_used_up_step_quota_is_429_naming_it() {
+    use std::sync::Arc;
+    let store = Arc::new(telos::storage::SledStore::temporary().unwrap());
+    let mut config = crate::common::service_config();
+    config.tracker.max_steps_per_workflow = 2;
+    let service = Arc::new(telos::service::Service::new(store, config));
+    let enc =
+        telos::extraction::keyword::KeywordEncoder::new(telos::extraction::runtime::Calibration {
+            scale: 10.0,
+            bias: -2.0,
+        });
+    service.set_extractor(telos::extraction::Extractor::new(
+        Arc::new(enc),
+        Default::default(),
+    ));
+    let app = telos::api::router(telos::api::AppState {
+        service,
+        limits: crate::common::limits().into(),
+        prometheus: None,
+        pdp: Arc::new(telos::pdp::Pdp::new(None, false)),
+        public_url: None,
+        auth: telos::auth::Authenticator::open(),
+        limiter: None,
+        metrics_public: true,
+    });
+    let id = open(&app, PROMPT).await;
+    let body =
+        json!({"actor": {"type": "agent", "id": "fin"}, "tool": "get_invoice", "arguments": {}});
+    for _ in 0..2 {
+        assert_eq!(step(&app, &id, body.clone()).await.0, StatusCode::CREATED);
+    }
+    let (s, b) = step(&app, &id, body).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    assert_eq!(b["error"]["code"], "quota_exceeded");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("steps per workflow"),
+        "{b}"
+    );
+    let (_, wf) = send(&app, "GET", &format!("/v1/workflows/{id}"), None).await;
+    assert_eq!(wf["steps"].as_array().unwrap().len(), 2);
+}
