@@ -33,6 +33,7 @@ fn model_args() -> ModelArgs {
         verb_boost: 0.0,
         read_margin: 0.0,
         open_ended: telos::config::OpenEndedArg::RequireApproval,
+        max_prompt_chars: telos::config::DEFAULT_MAX_PROMPT_CHARS,
     }
 }
 

@@ -198,7 +198,15 @@ pub struct ModelArgs {
     /// How intents that delegate to instructions in data are enforced.
     #[arg(long, env = "TELOS_OPEN_ENDED", value_enum, default_value_t = OpenEndedArg::RequireApproval)]
     pub open_ended: OpenEndedArg,
+    /// The prompt character limit the model's window cap derives from
+    /// (`telos serve` sets it from `--max-prompt-chars`).
+    #[arg(skip = DEFAULT_MAX_PROMPT_CHARS)]
+    pub max_prompt_chars: usize,
 }
+
+/// Default of `--max-prompt-chars`: room for a request with pasted
+/// context (about 2,500 words).
+pub const DEFAULT_MAX_PROMPT_CHARS: usize = 16_000;
 
 /// `--open-ended` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -449,7 +457,7 @@ pub struct LimitArgs {
     #[arg(long, env = "TELOS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
     /// Longest prompt in characters.
-    #[arg(long, env = "TELOS_MAX_PROMPT_CHARS", default_value_t = 4000)]
+    #[arg(long, env = "TELOS_MAX_PROMPT_CHARS", default_value_t = DEFAULT_MAX_PROMPT_CHARS)]
     pub max_prompt_chars: usize,
     /// Most entries in a registered catalog.
     #[arg(long, env = "TELOS_MAX_CATALOG_ENTRIES", default_value_t = 1024)]
@@ -553,6 +561,7 @@ impl ModelArgs {
                     max_batch_tokens: self.max_batch_tokens,
                     max_queued: self.max_queued,
                 },
+                max_prompt_chars: self.max_prompt_chars,
             },
         )
         .with_context(|| format!("loading the model from `{}`", dir.display()))
@@ -610,7 +619,11 @@ mod tests {
         assert_eq!(s.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.model.max_batch, 32);
-        assert!(s.limits.max_body_bytes > s.limits.max_prompt_chars);
+        // A prompt with pasted context fits, and so does its JSON body even
+        // when every character is escaped (`\uXXXX`, 6 bytes).
+        assert!(s.limits.max_prompt_chars >= 16_000);
+        assert!(s.limits.max_body_bytes >= 6 * s.limits.max_prompt_chars);
+        assert_eq!(s.model.max_prompt_chars, s.limits.max_prompt_chars);
     }
 
     fn serve(extra: &[&str]) -> ServeArgs {

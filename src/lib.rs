@@ -23,7 +23,7 @@ use anyhow::Context;
 use std::sync::Arc;
 use tracing::{error, info};
 
-use config::{Cli, Command, ServeArgs};
+use config::{Cli, Command, ModelArgs, ServeArgs};
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -109,7 +109,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     info!(addr = %listener.local_addr()?, data_dir = %args.data_dir.display(), "listening");
 
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
-    let model_args = args.model.clone();
+    let model_args = ModelArgs {
+        max_prompt_chars: args.limits.max_prompt_chars,
+        ..args.model.clone()
+    };
     tokio::spawn(async move {
         let loaded = tokio::task::spawn_blocking(move || {
             model_args

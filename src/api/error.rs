@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
-use crate::catalog::CatalogError;
+use crate::catalog::{BadEntry, CatalogError};
 use crate::extraction::ExtractionError;
 use crate::service::ServiceError;
 use crate::service::tracker::TrackerError;
@@ -26,6 +26,15 @@ pub enum ApiError {
         code: &'static str,
         /// Human-readable detail.
         message: String,
+    },
+    /// A catalog with invalid entries (400 `invalid_catalog`); the body
+    /// lists each of them under `error.invalid_entries`.
+    #[error("{message}")]
+    InvalidEntries {
+        /// Human-readable detail.
+        message: String,
+        /// One item per invalid entry.
+        entries: Vec<BadEntry>,
     },
     /// Missing or rejected credentials (401).
     #[error("{message}")]
@@ -103,7 +112,7 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::BadRequest { .. } | Self::InvalidEntries { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -125,6 +134,7 @@ impl ApiError {
             | Self::NotFound { code, .. }
             | Self::TooLarge { code, .. }
             | Self::Unprocessable { code, .. } => code,
+            Self::InvalidEntries { .. } => "invalid_catalog",
             Self::Overloaded => "overloaded",
             Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::RateLimited { .. } => "rate_limited",
@@ -140,7 +150,10 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let status = self.status();
-        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        if let Self::InvalidEntries { entries, .. } = &self {
+            body["error"]["invalid_entries"] = json!(entries);
+        }
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -169,10 +182,14 @@ impl From<CatalogError> for ApiError {
                 code: "catalog_too_large",
                 message: e.to_string(),
             },
+            CatalogError::Invalid(ref entries) => Self::InvalidEntries {
+                message: e.to_string(),
+                entries: entries.clone(),
+            },
             CatalogError::Name(_) => Self::bad_request("invalid_catalog_name", e.to_string()),
             CatalogError::UnknownShape
             | CatalogError::Field { .. }
-            | CatalogError::Duplicate(_)
+            | CatalogError::JsonRpc { .. }
             | CatalogError::Empty
             | CatalogError::SkillMd(_) => Self::bad_request("invalid_catalog", e.to_string()),
         }

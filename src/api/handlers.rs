@@ -1,15 +1,17 @@
 //! Route handlers.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::json::JsonBody;
-use super::wire::{CatalogSummary, CatalogView, IntentRequest, IntentResponse};
+use super::wire::{CatalogParams, CatalogSummary, CatalogView, IntentRequest, IntentResponse};
 use super::{ApiError, AppState, need};
 use crate::auth::{Caller, Role};
+use crate::catalog::BadEntry;
 use crate::intent::{Intent, Object};
 use crate::service::CatalogSource;
 
@@ -18,12 +20,15 @@ pub async fn put_catalog(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    params: Result<Query<CatalogParams>, QueryRejection>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<CatalogSummary>, ApiError> {
     need(&caller, &[Role::Admin])?;
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let loaded = state
         .service
-        .register_catalog(&caller.tenant, &name, &body)
+        .register_catalog(&caller.tenant, &name, &body, params.skip_invalid)
         .await?;
     let read_only = loaded
         .catalog
@@ -37,6 +42,7 @@ pub async fn put_catalog(
         read_only,
         side_effecting: loaded.catalog.entries.len() - read_only,
         model_sha256: loaded.embeddings.model_sha256.clone(),
+        skipped: loaded.skipped.clone(),
     }))
 }
 
@@ -72,7 +78,7 @@ pub fn check_prompt<'a>(
         return Err(ApiError::TooLarge {
             code: "prompt_too_long",
             message: format!(
-                "the prompt has {chars} characters, the limit is {}",
+                "the prompt has {chars} characters, the limit is {} (set with --max-prompt-chars)",
                 state.limits.max_prompt_chars
             ),
         });
@@ -85,7 +91,10 @@ pub fn check_prompt<'a>(
     }
     match (&req.catalog, &req.tools) {
         (Some(name), None) => Ok(CatalogSource::Named(name)),
-        (None, Some(tools)) => Ok(CatalogSource::Inline(tools)),
+        (None, Some(tools)) => Ok(CatalogSource::Inline {
+            tools,
+            skip_invalid: req.skip_invalid,
+        }),
         _ => Err(ApiError::bad_request(
             "invalid_request",
             "give exactly one of `catalog` (a registered name) or `tools` (inline)",
@@ -93,12 +102,13 @@ pub fn check_prompt<'a>(
     }
 }
 
-/// Checks an intent request and extracts its intent.
+/// Checks an intent request and extracts its intent; also returns the
+/// inline tools skipped as invalid.
 pub async fn extract_intent(
     state: &AppState,
     tenant: &str,
     req: &IntentRequest,
-) -> Result<Intent, ApiError> {
+) -> Result<(Intent, Vec<BadEntry>), ApiError> {
     let source = check_prompt(state, req)?;
     Ok(state
         .service
@@ -113,7 +123,7 @@ pub async fn post_intent(
     JsonBody(req): JsonBody<IntentRequest>,
 ) -> Result<Json<IntentResponse>, ApiError> {
     need(&caller, &[Role::Frontend])?;
-    let intent = extract_intent(&state, &caller.tenant, &req).await?;
+    let (intent, skipped_tools) = extract_intent(&state, &caller.tenant, &req).await?;
     let mut authorization_details = intent.authorization_details(None);
     if let Some(ctx) = &req.context {
         for d in &mut authorization_details {
@@ -123,6 +133,7 @@ pub async fn post_intent(
     Ok(Json(IntentResponse {
         intent,
         authorization_details,
+        skipped_tools,
     }))
 }
 

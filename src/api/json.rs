@@ -107,7 +107,7 @@ where
                 ApiError::TooLarge {
                     code: "body_too_large",
                     message: format!(
-                        "the body is larger than {} bytes",
+                        "the body is larger than {} bytes (the limit is set with --max-body-bytes)",
                         app.limits.max_body_bytes
                     ),
                 }

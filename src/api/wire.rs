@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::Entry;
+use crate::catalog::{BadEntry, Entry};
 use crate::intent::{AuthorizationDetail, Intent, Object, Subject};
 use crate::workflow::{Outcome, Reason, Step, StepReport, Verdict};
 
@@ -27,6 +27,19 @@ pub struct IntentRequest {
     /// Workflows only: the agents allowed to act (empty: any).
     #[serde(default)]
     pub agents: Vec<String>,
+    /// With inline `tools`: leave invalid tools out (listed in the
+    /// answer's `skipped_tools`) instead of answering 400.
+    #[serde(default)]
+    pub skip_invalid: bool,
+}
+
+/// Query of `PUT /v1/catalogs/{name}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CatalogParams {
+    /// Leave invalid entries out (listed in the answer's `skipped`)
+    /// instead of answering 400.
+    #[serde(default)]
+    pub skip_invalid: bool,
 }
 
 /// The answer to `POST /v1/workflows`.
@@ -39,6 +52,9 @@ pub struct WorkflowCreated {
     /// RFC 9396 authorization details; the request's context carries the
     /// workflow id.
     pub authorization_details: Vec<AuthorizationDetail>,
+    /// Inline tools left out as invalid (`skip_invalid`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_tools: Vec<BadEntry>,
 }
 
 /// `GET /v1/workflows/{id}`.
@@ -129,6 +145,9 @@ pub struct IntentResponse {
     pub intent: Intent,
     /// RFC 9396 authorization details for the delegated token.
     pub authorization_details: Vec<AuthorizationDetail>,
+    /// Inline tools left out as invalid (`skip_invalid`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_tools: Vec<BadEntry>,
 }
 
 /// The answer to a catalog registration.
@@ -144,6 +163,9 @@ pub struct CatalogSummary {
     pub side_effecting: usize,
     /// The model that embedded the entries.
     pub model_sha256: String,
+    /// Entries left out as invalid (`?skip_invalid=true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<BadEntry>,
 }
 
 /// `GET /v1/catalogs/{name}`.

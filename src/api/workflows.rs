@@ -33,7 +33,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<WorkflowCreated>), ApiError> {
     need(&caller, &[Role::Frontend])?;
     let source = check_prompt(&state, &req)?;
-    let wf = state
+    let (wf, skipped_tools) = state
         .service
         .create_workflow(WorkflowRequest {
             tenant: &caller.tenant,
@@ -62,6 +62,7 @@ pub async fn create(
             workflow_id: id,
             intent: wf.intent,
             authorization_details,
+            skipped_tools,
         }),
     ))
 }

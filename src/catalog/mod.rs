@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use parameters::{parameter_labels, resource_type};
-pub use parse::{Limits, parse_catalog};
+pub use parse::{Limits, Parsed, is_pages, parse_catalog, parse_catalog_with};
 pub use read_only::classify_read_only;
 pub use skill_md::{SkillFrontMatter, parse_skill_md};
 pub use text::{entry_text, identifier_words};
@@ -36,9 +36,18 @@ pub enum CatalogError {
         /// What is wrong with it.
         reason: String,
     },
-    /// Two entries share a name.
-    #[error("duplicate entry name `{0}`")]
-    Duplicate(String),
+    /// Entries are invalid (a bad or duplicate name, an ill-typed field,
+    /// an over-long description): every one of them, in catalog order.
+    #[error("{}", invalid_message(.0))]
+    Invalid(Vec<BadEntry>),
+    /// The body is a JSON-RPC error response, not a `tools/list` result.
+    #[error("the catalog is a JSON-RPC error response (code {code}): {message}")]
+    JsonRpc {
+        /// The error's `code`.
+        code: i64,
+        /// The error's `message`.
+        message: String,
+    },
     /// The catalog has more entries than allowed.
     #[error("catalog has {count} entries, the limit is {limit}")]
     TooManyEntries {
@@ -56,6 +65,30 @@ pub enum CatalogError {
     /// A catalog name (the path segment) is invalid.
     #[error("invalid catalog name `{0}`: use 1-64 of [A-Za-z0-9_.-]")]
     Name(String),
+}
+
+/// One invalid entry of a catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadEntry {
+    /// Position in the catalog (across pages, in page order).
+    pub index: usize,
+    /// The name it gives, when it gives a string.
+    pub name: Option<String>,
+    /// JSON path of the offending field, e.g. `tools[3].name`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn invalid_message(bad: &[BadEntry]) -> String {
+    let list: Vec<String> = bad
+        .iter()
+        .map(|b| format!("`{}`: {}", b.field, b.reason))
+        .collect();
+    match bad.len() {
+        1 => format!("invalid catalog field {}", list.join("")),
+        n => format!("{n} invalid catalog entries: {}", list.join("; ")),
+    }
 }
 
 /// Where an entry came from.

@@ -245,3 +245,95 @@ fn a_pronoun_clause_refers_to_the_last_object_before_it() {
         );
     }
 }
+
+/// Invented background with no request in it, about `chars` characters.
+fn background(chars: usize) -> String {
+    const LINES: &[&str] = &[
+        "The community orchard on the north slope was planted by volunteers twelve years ago.",
+        "Most of the pear trees there came from a nursery that no longer trades.",
+        "Last autumn the harvest was smaller than usual because of a late frost.",
+        "Our committee met in the library annex, which has a leaky roof and a very old piano.",
+        "The treasurer noted that the watering system still needs a new pump.",
+        "Several neighbours said that the path along the fence is muddy in spring.",
+        "A local school brought its pupils for a morning of pruning and picnics.",
+        "The beekeeper who looks after the hives retired in June, and a nephew took over.",
+        "Minutes from the previous meeting were long and mostly about parking.",
+        "Nobody remembers why the gate was painted green, but everyone likes it.",
+    ];
+    let mut out = String::new();
+    for line in LINES.iter().cycle() {
+        if out.len() >= chars {
+            break;
+        }
+        out.push_str(line);
+        out.push(' ');
+    }
+    out.push_str("\n\n");
+    out
+}
+
+#[tokio::test]
+async fn an_ask_after_long_background_is_read_as_if_alone() {
+    let ask = "Book a flight to Lisbon on 2025-06-03 and email the receipt to dana@example.org";
+    let alone = extract(ask).await;
+    let bg = background(12_000);
+    let long = extract(&format!("{bg}{ask}")).await;
+    // Far more sentences than clauses a request may have: the ask's
+    // clauses are kept, and read as they are on their own.
+    assert!(segment::segment(&bg).len() > 2 * ExtractionConfig::default().max_clauses);
+    assert!(long.clauses.len() <= ExtractionConfig::default().max_clauses);
+    let granted: Vec<&str> = long.granted().collect();
+    assert_eq!(granted, alone.granted().collect::<Vec<_>>());
+    assert_eq!(granted, ["book_flight", "send_email"]);
+    assert_eq!(long.evaluations.len(), alone.evaluations.len());
+    for (l, a) in long.evaluations.iter().zip(&alone.evaluations) {
+        assert_eq!(l.action.name, a.action.name);
+        assert_eq!(l.resource, a.resource);
+    }
+    // The ask's entities, at its offsets shifted by the background.
+    let shift = bg.chars().count();
+    for e in &alone.entities {
+        assert!(
+            long.entities.iter().any(|l| l.label == e.label
+                && l.text == e.text
+                && l.start == e.start + shift
+                && l.end == e.end + shift),
+            "{e:?} not found at +{shift}"
+        );
+    }
+}
+
+#[test]
+fn a_long_request_keeps_its_asking_clauses_first() {
+    let clause = |start: usize| ClauseRange {
+        start,
+        end: start + 5,
+        segment: start / 10,
+        whole: true,
+        head_end: start + 5,
+    };
+    let clauses: Vec<ClauseRange> = (0..10).map(|k| clause(k * 10)).collect();
+    let action = |start: usize| Span {
+        label: EntityLabel::Action,
+        start,
+        end: start + 2,
+        score: 1.0,
+    };
+    let other = Span {
+        label: EntityLabel::Person,
+        ..action(20)
+    };
+    // Clauses 7 and 9 ask; clause 2 only names someone.
+    let spans = [action(70), action(90), other];
+    let starts = |v: Vec<ClauseRange>| v.iter().map(|c| c.start).collect::<Vec<_>>();
+    assert_eq!(
+        starts(keep_clauses(clauses.clone(), &spans, 4)),
+        [0, 10, 70, 90]
+    );
+    // Within the cap nothing changes.
+    assert_eq!(starts(keep_clauses(clauses.clone(), &spans, 10)).len(), 10);
+    // More asks than room: the first and the last ones.
+    assert_eq!(starts(keep_clauses(clauses.clone(), &spans, 1)), [90]);
+    let spans: Vec<Span> = [10, 30, 50, 70, 90].map(action).to_vec();
+    assert_eq!(starts(keep_clauses(clauses, &spans, 3)), [10, 70, 90]);
+}

@@ -39,6 +39,7 @@ pub mod runtime;
 pub mod segment;
 pub mod tokenize;
 pub mod validators;
+pub mod window;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -123,11 +124,26 @@ pub trait Encoder: Send + Sync {
         &'a self,
         texts: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>>;
+    /// Encodes texts reading only as much of each as the model takes at
+    /// once (its first window), as catalog entries are read: the model
+    /// was trained on their first `max_tokens` tokens. The default reads
+    /// them as [`Encoder::encode`] does.
+    fn encode_first_window<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
+        self.encode(texts)
+    }
     /// Identity and calibration.
     fn meta(&self) -> &EncoderMeta;
     /// Inputs waiting for the model.
     fn queue_depth(&self) -> usize {
         0
+    }
+    /// Most model windows one [`Encoder::encode`] call may cost (a segment
+    /// costs at least one); unbounded by default.
+    fn max_windows(&self) -> usize {
+        usize::MAX
     }
 }
 
@@ -184,7 +200,8 @@ impl Extractor {
         &self.config
     }
 
-    /// Embeds every entry of a catalog, in chunks that fit the queue.
+    /// Embeds every entry of a catalog, in chunks that fit the queue; an
+    /// entry is read in the model's first window, as it was trained.
     pub async fn embed_catalog(
         &self,
         catalog: &Catalog,
@@ -194,7 +211,7 @@ impl Extractor {
         for chunk in texts.chunks(32) {
             vectors.extend(
                 self.encoder
-                    .encode(chunk)
+                    .encode_first_window(chunk)
                     .await?
                     .into_iter()
                     .map(|e| e.embedding),
@@ -279,7 +296,8 @@ impl Extractor {
         if ranges.is_empty() {
             ranges.push((0, prompt.len()));
         }
-        ranges.truncate(self.config.max_clauses);
+        // Each segment costs at least one model window.
+        ranges.truncate(self.encoder.max_windows().max(1));
         let texts: Vec<String> = ranges
             .iter()
             .map(|&(s, e)| prompt[s..e].to_string())
@@ -501,12 +519,59 @@ fn requested_actions(prompt: &str, segments: &Segments, max_clauses: usize) -> S
         }
         model_spans.extend(spans);
     }
-    clauses.truncate(max_clauses);
+    let clauses = keep_clauses(clauses, &model_spans, max_clauses);
     Split {
         clauses,
         model_spans,
         shaped,
     }
+}
+
+/// At most `max` clauses, in prompt order. A request of up to `max`
+/// clauses keeps them all; a longer one (pasted background before, after
+/// or around the ask) keeps its clauses that hold a requested action
+/// first, then the others from the start, so an ask stated after many
+/// sentences of context is still read. When even the clauses with an
+/// action are too many, the first half of the room goes to the first of
+/// them and the rest to the last: an ask comes before or after the
+/// material it is about, seldom in its middle.
+fn keep_clauses(clauses: Vec<ClauseRange>, spans: &[Span], max: usize) -> Vec<ClauseRange> {
+    if clauses.len() <= max {
+        return clauses;
+    }
+    let acts = |c: &ClauseRange| {
+        spans
+            .iter()
+            .any(|s| s.label == EntityLabel::Action && c.start <= s.start && s.end <= c.end)
+    };
+    let mut keep: Vec<bool> = clauses.iter().map(acts).collect();
+    let asking = keep.iter().filter(|&&k| k).count();
+    let mut room = max.saturating_sub(asking);
+    if asking > max {
+        let (head, tail) = (max / 2, max - max / 2);
+        let mut seen = 0;
+        for k in &mut keep {
+            if *k {
+                *k = seen < head || seen >= asking - tail;
+                seen += 1;
+            }
+        }
+        room = 0;
+    }
+    for k in &mut keep {
+        if room == 0 {
+            break;
+        }
+        if !*k {
+            *k = true;
+            room -= 1;
+        }
+    }
+    clauses
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect()
 }
 
 /// Step 3: the objects: the model's spans through the span passes, the

@@ -1,9 +1,10 @@
 //! Tokenization with the model's `tokenizer.json`: no padding (the batcher
-//! pads each batch to its own longest input), truncation at the model's
-//! maximum, and byte offsets of every real token.
+//! pads each batch to its own longest input), no truncation (a text longer
+//! than the model's input is read in windows, see [`super::window`]), and
+//! byte offsets of every real token.
 
 use std::path::Path;
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::Tokenizer;
 
 use super::ExtractionError;
 
@@ -16,14 +17,16 @@ pub struct Tokenized {
     pub offsets: Vec<Option<(usize, usize)>>,
 }
 
-/// The model's tokenizer, configured for unpadded, truncated input.
+/// The model's tokenizer, configured for unpadded, untruncated input.
 #[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
+    max_tokens: usize,
 }
 
 impl TextTokenizer {
-    /// Loads `tokenizer.json` and truncates inputs to `max_tokens`.
+    /// Loads `tokenizer.json` for a model that reads `max_tokens` tokens
+    /// at a time (special tokens included).
     pub fn from_file(path: &Path, max_tokens: usize) -> Result<Self, ExtractionError> {
         let mut inner = Tokenizer::from_file(path).map_err(|e| ExtractionError::Load {
             path: path.display().to_string(),
@@ -31,18 +34,21 @@ impl TextTokenizer {
         })?;
         inner.with_padding(None);
         inner
-            .with_truncation(Some(TruncationParams {
-                max_length: max_tokens,
-                ..TruncationParams::default()
-            }))
+            .with_truncation(None)
             .map_err(|e| ExtractionError::Load {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-        Ok(Self { inner })
+        Ok(Self { inner, max_tokens })
     }
 
-    /// Tokenizes one text.
+    /// Tokens the model reads at a time, special tokens included.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// Tokenizes one whole text (longer than [`Self::max_tokens`] when the
+    /// text is).
     pub fn tokenize(&self, text: &str) -> Result<Tokenized, ExtractionError> {
         let enc = self
             .inner

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use crate::catalog::{self, Catalog, CatalogError};
+use crate::catalog::{self, BadEntry, Catalog, CatalogError, Parsed};
 use crate::extraction::{CatalogEmbeddings, Extraction, ExtractionError, Extractor};
 use crate::intent::{Intent, Object, Subject};
 use crate::storage::{StorageError, Store, StoredCatalog};
@@ -73,6 +73,9 @@ pub struct LoadedCatalog {
     pub catalog: Catalog,
     /// Its embeddings.
     pub embeddings: CatalogEmbeddings,
+    /// Invalid entries left out of it (registration or inline tools with
+    /// `skip_invalid`); empty for a catalog read back from the store.
+    pub skipped: Vec<BadEntry>,
 }
 
 /// Which catalog a request matches against.
@@ -81,7 +84,12 @@ pub enum CatalogSource<'a> {
     /// A registered catalog, by name.
     Named(&'a str),
     /// Tools given with the request (MCP `tools` array or any catalog body).
-    Inline(&'a Value),
+    Inline {
+        /// The tools.
+        tools: &'a Value,
+        /// Leave invalid tools out (and list them) instead of failing.
+        skip_invalid: bool,
+    },
 }
 
 type CacheKey = (String, String);
@@ -152,19 +160,24 @@ impl Service {
         &self.store
     }
 
-    /// Validates, embeds and durably stores a catalog.
+    /// Validates, embeds and durably stores a catalog; with
+    /// `skip_invalid` its invalid entries are left out and listed in
+    /// [`LoadedCatalog::skipped`].
     pub async fn register_catalog(
         &self,
         tenant: &str,
         name: &str,
         body: &Value,
+        skip_invalid: bool,
     ) -> Result<Arc<LoadedCatalog>, ServiceError> {
         catalog::validate_catalog_name(name)?;
-        let catalog = catalog::parse_catalog(body, self.catalog_limits)?;
+        let Parsed { catalog, skipped } =
+            catalog::parse_catalog_with(body, self.catalog_limits, skip_invalid)?;
         let embeddings = self.extractor()?.embed_catalog(&catalog).await?;
         let loaded = Arc::new(LoadedCatalog {
             catalog,
             embeddings,
+            skipped,
         });
         let record = StoredCatalog {
             catalog: loaded.catalog.clone(),
@@ -177,7 +190,11 @@ impl Service {
             .await
             .map_err(|e| ServiceError::Task(e.to_string()))??;
         if let Ok(mut cache) = self.cache.write() {
-            cache.insert((tenant.into(), name.into()), Arc::clone(&loaded));
+            let cached = LoadedCatalog {
+                skipped: vec![],
+                ..(*loaded).clone()
+            };
+            cache.insert((tenant.into(), name.into()), Arc::new(cached));
         }
         Ok(loaded)
     }
@@ -208,6 +225,7 @@ impl Service {
                     vectors: record.vectors,
                 },
                 catalog: record.catalog,
+                skipped: vec![],
             })
         } else {
             let embeddings = extractor.embed_catalog(&record.catalog).await?;
@@ -220,6 +238,7 @@ impl Service {
             Arc::new(LoadedCatalog {
                 catalog: record.catalog,
                 embeddings,
+                skipped: vec![],
             })
         };
         if let Ok(mut cache) = self.cache.write() {
@@ -228,9 +247,15 @@ impl Service {
         Ok(loaded)
     }
 
-    /// Validates and embeds tools given inline with a request.
-    pub async fn inline_catalog(&self, tools: &Value) -> Result<LoadedCatalog, ServiceError> {
+    /// Validates and embeds tools given inline with a request: an array of
+    /// MCP tools, an array of `tools/list` pages, or any catalog body.
+    pub async fn inline_catalog(
+        &self,
+        tools: &Value,
+        skip_invalid: bool,
+    ) -> Result<LoadedCatalog, ServiceError> {
         let body = match tools {
+            Value::Array(items) if catalog::is_pages(items) => tools.clone(),
             Value::Array(items) => {
                 if items.len() > self.max_inline_tools {
                     return Err(ServiceError::TooManyInlineTools {
@@ -250,11 +275,12 @@ impl Service {
             max_entries: self.max_inline_tools,
             ..self.catalog_limits
         };
-        let catalog = catalog::parse_catalog(&body, limits)?;
+        let Parsed { catalog, skipped } = catalog::parse_catalog_with(&body, limits, skip_invalid)?;
         let embeddings = self.extractor()?.embed_catalog(&catalog).await?;
         Ok(LoadedCatalog {
             catalog,
             embeddings,
+            skipped,
         })
     }
 
@@ -265,31 +291,37 @@ impl Service {
     ) -> Result<Arc<LoadedCatalog>, ServiceError> {
         Ok(match source {
             CatalogSource::Named(name) => self.catalog(tenant, name).await?,
-            CatalogSource::Inline(tools) => Arc::new(self.inline_catalog(tools).await?),
+            CatalogSource::Inline {
+                tools,
+                skip_invalid,
+            } => Arc::new(self.inline_catalog(tools, *skip_invalid).await?),
         })
     }
 
-    /// Extracts the intent of `prompt` for `subject`.
+    /// Extracts the intent of `prompt` for `subject`, with the inline
+    /// tools that were skipped as invalid.
     pub async fn extract(
         &self,
         tenant: &str,
         subject: Subject,
         prompt: &str,
         source: CatalogSource<'_>,
-    ) -> Result<Intent, ServiceError> {
+    ) -> Result<(Intent, Vec<BadEntry>), ServiceError> {
         let extractor = self.extractor()?;
         let loaded = self.resolve(tenant, &source).await?;
-        Ok(extractor
+        let intent = extractor
             .extract(subject, prompt, &loaded.catalog, &loaded.embeddings)
-            .await?)
+            .await?;
+        Ok((intent, loaded.skipped.clone()))
     }
 
     /// Extracts the intent of a request and opens a workflow for it;
-    /// durable when it returns.
+    /// durable when it returns. Also returns the inline tools that were
+    /// skipped as invalid.
     pub async fn create_workflow(
         &self,
         req: WorkflowRequest<'_>,
-    ) -> Result<Workflow, ServiceError> {
+    ) -> Result<(Workflow, Vec<BadEntry>), ServiceError> {
         let extractor = self.extractor()?;
         let loaded = self.resolve(req.tenant, &req.source).await?;
         let Extraction {
@@ -305,9 +337,9 @@ impl Service {
             .await?;
         let catalog_name = match req.source {
             CatalogSource::Named(n) => Some(n.to_string()),
-            CatalogSource::Inline(_) => None,
+            CatalogSource::Inline { .. } => None,
         };
-        Ok(self
+        let workflow = self
             .tracker
             .create(NewWorkflow {
                 tenant: req.tenant.to_string(),
@@ -319,6 +351,7 @@ impl Service {
                 allowed_agents: req.allowed_agents,
                 context: req.context,
             })
-            .await?)
+            .await?;
+        Ok((workflow, loaded.skipped.clone()))
     }
 }

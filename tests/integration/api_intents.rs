@@ -150,6 +150,19 @@ async fn bad_input_gets_clear_errors() {
         assert_eq!(got["error"]["code"], want_code, "{got}");
         assert!(got["error"]["message"].as_str().unwrap().len() > 5);
     }
+    // The prompt's 413 names the limit and the flag that sets it.
+    let (_, got) = send(
+        &app,
+        "POST",
+        "/v1/intents",
+        Some(intent_body(&"book ".repeat(200))),
+    )
+    .await;
+    let message = got["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the limit is 500") && message.contains("--max-prompt-chars"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -191,6 +204,12 @@ async fn malformed_bodies_are_400_or_413() {
     assert_eq!(
         (s, b["error"]["code"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large"))
+    );
+    // The 413 names the limit in bytes and the flag that sets it.
+    let message = b["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{} bytes", 64 * 1024)) && message.contains("--max-body-bytes"),
+        "{message}"
     );
 }
 

@@ -7,6 +7,7 @@
 )]
 
 mod api_auth;
+mod api_catalog_shapes;
 mod api_intents;
 mod api_workflows;
 mod authzen;

@@ -324,3 +324,198 @@ fn the_cli_finds_the_runtime_or_says_why_not() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An invented notes-and-tasks catalog for the long-prompt tests.
+fn notes_catalog() -> telos::catalog::Catalog {
+    let body = serde_json::json!({"tools": [
+        {"name": "create_task", "description": "Create a task with a title and a due date.",
+         "inputSchema": {"type": "object", "properties": {"title": {"type": "string"}, "due": {"type": "string", "format": "date"}}},
+         "annotations": {"readOnlyHint": false}},
+        {"name": "archive_note", "description": "Archive a note so it no longer shows in the notebook.",
+         "inputSchema": {"type": "object", "properties": {"note": {"type": "string"}}},
+         "annotations": {"readOnlyHint": false}},
+        {"name": "share_note", "description": "Share a note with a person by email address.",
+         "inputSchema": {"type": "object", "properties": {"note": {"type": "string"}, "email": {"type": "string", "format": "email"}}},
+         "annotations": {"readOnlyHint": false}},
+        {"name": "delete_task", "description": "Delete a task.",
+         "annotations": {"readOnlyHint": false}},
+        {"name": "search_notes", "description": "Search notes by words they contain.",
+         "annotations": {"readOnlyHint": true}},
+        {"name": "list_tasks", "description": "List open tasks and their due dates.",
+         "annotations": {"readOnlyHint": true}}
+    ]});
+    telos::catalog::parse_catalog(&body, Default::default()).unwrap()
+}
+
+/// Invented pasted background that asks for nothing, about `chars`
+/// characters: sentences, and every fourth paragraph one long line of
+/// notes with no sentence end (longer than one model window).
+fn pasted_background(chars: usize) -> String {
+    const SENTENCES: &[&str] = &[
+        "The community orchard on the north slope was planted by volunteers twelve years ago.",
+        "Most of the pear trees there came from a nursery that no longer trades.",
+        "Last autumn the harvest was smaller than usual because of a late frost.",
+        "Our committee met in the library annex, which has a leaky roof and a very old piano.",
+        "The treasurer noted that the watering system still needs a new pump.",
+        "Several neighbours said that the path along the fence is muddy in spring.",
+        "A local school brought its pupils for a morning of pruning and picnics.",
+        "The beekeeper who looks after the hives retired in June, and a nephew took over.",
+    ];
+    const NOTES: &str = "row 1 quince, row 2 medlar, row 3 damson, row 4 greengage, \
+        row 5 russet, row 6 bramley, row 7 conference pear, row 8 cherry plum, \
+        row 9 mulberry, row 10 walnut, row 11 hazel, row 12 elder, row 13 crab apple, \
+        row 14 rowan, row 15 fig against the south wall, row 16 espalier pear, \
+        row 17 cordon apple, row 18 sloe hedge, row 19 blackcurrant, row 20 gooseberry, \
+        row 21 redcurrant, row 22 raspberry canes, row 23 tayberry, row 24 loganberry, \
+        row 25 rhubarb crowns, row 26 asparagus bed, row 27 herb spiral, row 28 comfrey";
+    let mut out = String::new();
+    let mut k = 0;
+    while out.len() < chars {
+        if k % 4 == 3 {
+            out.push_str(NOTES);
+        } else {
+            for s in SENTENCES.iter().cycle().skip(k).take(4) {
+                out.push_str(s);
+                out.push(' ');
+            }
+        }
+        out.push_str("\n\n");
+        k += 1;
+    }
+    out
+}
+
+async fn extract_notes(prompt: &str) -> telos::intent::Intent {
+    let catalog = notes_catalog();
+    let x = Extractor::new(encoder(), model_args().extraction_config());
+    let emb = x.embed_catalog(&catalog).await.unwrap();
+    x.extract(
+        telos::intent::Subject::new("user", "alice"),
+        prompt,
+        &catalog,
+        &emb,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_request_reads_the_same_after_pasted_background() {
+    let ask = "Please archive the note called Harbour Plans and share the budget note with tomas@example.net.";
+    let alone = extract_notes(ask).await;
+    let bg = pasted_background(12_000);
+    assert!(bg.len() >= 12_000 && bg.len() < 13_000);
+    let long = extract_notes(&format!("{bg}{ask}")).await;
+    let granted: Vec<&str> = long.granted().collect();
+    assert_eq!(granted, alone.granted().collect::<Vec<_>>());
+    assert!(
+        granted.contains(&"archive_note") && granted.contains(&"share_note"),
+        "{granted:?}"
+    );
+    // Every tool, with its role: the background lists none of its own.
+    let tools = |i: &telos::intent::Intent| {
+        i.tools
+            .iter()
+            .map(|t| (t.name.clone(), t.role))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tools(&long), tools(&alone));
+    assert_eq!(long.evaluations.len(), alone.evaluations.len());
+    for (l, a) in long.evaluations.iter().zip(&alone.evaluations) {
+        assert_eq!((&l.action, &l.resource), (&a.action, &a.resource));
+    }
+    let shift = bg.chars().count();
+    for e in &alone.entities {
+        assert!(
+            long.entities.iter().any(|l| l.label == e.label
+                && l.text == e.text
+                && l.start == e.start + shift
+                && l.end == e.end + shift),
+            "{e:?} not found at +{shift}: {:?}",
+            long.entities
+                .iter()
+                .filter(|l| l.start >= shift)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_action_at_the_very_end_of_a_long_prompt_is_granted() {
+    let bg = pasted_background(15_000);
+    let prompt = format!(
+        "{bg}Once you have read all that, create a task to order a new pump due 2026-03-14."
+    );
+    assert!(prompt.chars().count() > 15_000);
+    let intent = extract_notes(&prompt).await;
+    let granted: Vec<&str> = intent.granted().collect();
+    assert_eq!(
+        granted,
+        ["create_task"],
+        "{:?}",
+        intent
+            .clauses
+            .iter()
+            .filter(|c| c.speech_act != telos::intent::SpeechAct::Question)
+            .collect::<Vec<_>>()
+    );
+    let action = intent
+        .entities
+        .iter()
+        .find(|e| e.label == telos::intent::EntityLabel::Action && e.start >= bg.chars().count())
+        .expect("the closing action is read");
+    assert_eq!(&prompt[action.start..action.end], action.text);
+}
+
+/// A text longer than one model window is read whole: the model's spans
+/// reach its last tokens, at the right offsets; a text within one window
+/// is read exactly as one input.
+#[tokio::test]
+async fn a_text_longer_than_a_window_is_read_to_its_end() {
+    let tok = telos::extraction::tokenize::TextTokenizer::from_file(
+        &root().join("models/telos-minilm/tokenizer.json"),
+        128,
+    )
+    .unwrap();
+    let head = "row 1 quince, row 2 medlar, row 3 damson, row 4 greengage, row 5 russet, \
+        row 6 bramley, row 7 conference pear, row 8 cherry plum, row 9 mulberry, row 10 walnut, \
+        row 11 hazel, row 12 elder, row 13 crab apple, row 14 rowan, row 15 fig, row 16 espalier pear, \
+        row 17 cordon apple, row 18 sloe hedge, row 19 blackcurrant, row 20 gooseberry, \
+        row 21 redcurrant, row 22 raspberry canes, row 23 tayberry, row 24 loganberry, \
+        row 25 rhubarb crowns, row 26 asparagus bed, row 27 herb spiral, row 28 comfrey";
+    let text =
+        format!("{head}; then email the list to Marguerite Okafor at marguerite@example.org");
+    assert!(tok.tokenize(&text).unwrap().ids.len() > 160);
+    let enc = encoder();
+    let out = &enc.encode(std::slice::from_ref(&text)).await.unwrap()[0];
+    let tail = head.len();
+    let late: Vec<&str> = out
+        .spans
+        .iter()
+        .filter(|s| s.start >= tail)
+        .map(|s| &text[s.start..s.end])
+        .collect();
+    assert!(
+        late.iter().any(|s| s.eq_ignore_ascii_case("email")),
+        "{late:?}"
+    );
+    assert!(late.iter().any(|s| s.contains("Marguerite")), "{late:?}");
+    let norm: f32 = out.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3);
+    // Catalog entries are read in their first window only, as trained.
+    let first = &enc
+        .encode_first_window(std::slice::from_ref(&text))
+        .await
+        .unwrap()[0];
+    assert!(
+        first.spans.iter().all(|s| s.end <= tail),
+        "{:?}",
+        first.spans
+    );
+    assert_ne!(first.embedding, out.embedding);
+    // One window: the same outputs as the text alone in a batch of one.
+    let short = "email the list to Marguerite Okafor".to_string();
+    let a = &enc.encode(std::slice::from_ref(&short)).await.unwrap()[0];
+    let b = &enc.encode(&[short, text]).await.unwrap()[0];
+    assert_eq!(a.spans, b.spans);
+}

@@ -500,7 +500,7 @@ pub fn explain(case: &Case, intent: &Intent) -> Vec<String> {
 /// repeated runs pay for each forward pass once.
 pub struct CachedEncoder {
     inner: Arc<dyn Encoder>,
-    cache: Mutex<HashMap<String, Encoded>>,
+    cache: Mutex<HashMap<(bool, String), Encoded>>,
 }
 
 impl CachedEncoder {
@@ -513,51 +513,73 @@ impl CachedEncoder {
     }
 }
 
-impl Encoder for CachedEncoder {
-    fn encode<'a>(
-        &'a self,
-        texts: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
-        Box::pin(async move {
-            let missing: Vec<String> = {
-                let cache = self
-                    .cache
-                    .lock()
-                    .map_err(|_| ExtractionError::Runtime("cache poisoned".into()))?;
-                texts
-                    .iter()
-                    .filter(|t| !cache.contains_key(*t))
-                    .cloned()
-                    .collect()
-            };
-            if !missing.is_empty() {
-                let fresh = self.inner.encode(&missing).await?;
-                let mut cache = self
-                    .cache
-                    .lock()
-                    .map_err(|_| ExtractionError::Runtime("cache poisoned".into()))?;
-                for (t, e) in missing.into_iter().zip(fresh) {
-                    cache.insert(t, e);
-                }
-            }
+impl CachedEncoder {
+    /// Answers from the cache, encoding what is missing whole or in its
+    /// first window (the two are cached apart).
+    async fn cached(&self, texts: &[String], whole: bool) -> Result<Vec<Encoded>, ExtractionError> {
+        let key = |t: &String| (whole, t.clone());
+        let missing: Vec<String> = {
             let cache = self
                 .cache
                 .lock()
                 .map_err(|_| ExtractionError::Runtime("cache poisoned".into()))?;
             texts
                 .iter()
-                .map(|t| {
-                    cache
-                        .get(t)
-                        .cloned()
-                        .ok_or_else(|| ExtractionError::Runtime("cache miss".into()))
-                })
+                .filter(|t| !cache.contains_key(&key(t)))
+                .cloned()
                 .collect()
-        })
+        };
+        if !missing.is_empty() {
+            let fresh = if whole {
+                self.inner.encode(&missing).await?
+            } else {
+                self.inner.encode_first_window(&missing).await?
+            };
+            let mut cache = self
+                .cache
+                .lock()
+                .map_err(|_| ExtractionError::Runtime("cache poisoned".into()))?;
+            for (t, e) in missing.into_iter().zip(fresh) {
+                cache.insert((whole, t), e);
+            }
+        }
+        let cache = self
+            .cache
+            .lock()
+            .map_err(|_| ExtractionError::Runtime("cache poisoned".into()))?;
+        texts
+            .iter()
+            .map(|t| {
+                cache
+                    .get(&key(t))
+                    .cloned()
+                    .ok_or_else(|| ExtractionError::Runtime("cache miss".into()))
+            })
+            .collect()
+    }
+}
+
+impl Encoder for CachedEncoder {
+    fn encode<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
+        Box::pin(self.cached(texts, true))
+    }
+
+    fn encode_first_window<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
+        Box::pin(self.cached(texts, false))
     }
 
     fn meta(&self) -> &EncoderMeta {
         self.inner.meta()
+    }
+
+    fn max_windows(&self) -> usize {
+        self.inner.max_windows()
     }
 }
 
@@ -576,27 +598,51 @@ impl MixedEncoder {
     }
 }
 
+impl MixedEncoder {
+    async fn mix(&self, texts: &[String], whole: bool) -> Result<Vec<Encoded>, ExtractionError> {
+        let (a, e) = if whole {
+            (
+                self.analysis.encode(texts).await?,
+                self.embedder.encode(texts).await?,
+            )
+        } else {
+            (
+                self.analysis.encode_first_window(texts).await?,
+                self.embedder.encode_first_window(texts).await?,
+            )
+        };
+        Ok(a.into_iter()
+            .zip(e)
+            .map(|(a, e)| Encoded {
+                embedding: e.embedding,
+                tokens: e.tokens,
+                ..a
+            })
+            .collect())
+    }
+}
+
 impl Encoder for MixedEncoder {
+    fn encode_first_window<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
+        Box::pin(self.mix(texts, false))
+    }
+
     fn encode<'a>(
         &'a self,
         texts: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Encoded>, ExtractionError>> {
-        Box::pin(async move {
-            let a = self.analysis.encode(texts).await?;
-            let e = self.embedder.encode(texts).await?;
-            Ok(a.into_iter()
-                .zip(e)
-                .map(|(a, e)| Encoded {
-                    embedding: e.embedding,
-                    tokens: e.tokens,
-                    ..a
-                })
-                .collect())
-        })
+        Box::pin(self.mix(texts, true))
     }
 
     fn meta(&self) -> &EncoderMeta {
         self.embedder.meta()
+    }
+
+    fn max_windows(&self) -> usize {
+        self.analysis.max_windows().min(self.embedder.max_windows())
     }
 }
 
