@@ -78,7 +78,10 @@ fn bench(c: &mut Criterion) {
     let evaluation = request::single(&body).expect("request");
 
     c.bench_function("decision/cedar_100_policies", |b| {
-        b.iter(|| base.decide(black_box(&evaluation)).expect("decide"))
+        b.iter(|| {
+            base.decide("default", black_box(&evaluation))
+                .expect("decide")
+        })
     });
     let pdp = Pdp::new(Some(base), false);
     c.bench_function("decision/policies_and_intent", |b| {

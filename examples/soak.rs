@@ -254,18 +254,28 @@ async fn run() -> Result<(), String> {
     }
     let mut lost = 0usize;
     for (wf, acked) in &by_wf {
-        let (_, b) = call(&client, "GET", &format!("{base}/v1/workflows/{wf}"), None).await?;
-        let stored: HashMap<u64, &str> = b["steps"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| Some((s["seq"].as_u64()?, s["hash"].as_str()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        // Every page of the workflow's steps (`next_cursor` pages on).
+        let mut stored: HashMap<u64, String> = HashMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let uri = match &cursor {
+                Some(c) => format!("{base}/v1/workflows/{wf}?limit=1000&cursor={c}"),
+                None => format!("{base}/v1/workflows/{wf}?limit=1000"),
+            };
+            let (_, b) = call(&client, "GET", &uri, None).await?;
+            for s in b["steps"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                if let (Some(seq), Some(hash)) = (s["seq"].as_u64(), s["hash"].as_str()) {
+                    stored.insert(seq, hash.to_string());
+                }
+            }
+            match b["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
         lost += acked
             .iter()
-            .filter(|(seq, hash)| stored.get(seq) != Some(hash))
+            .filter(|(seq, hash)| stored.get(seq).map(String::as_str) != Some(*hash))
             .count();
     }
     child.kill().map_err(|e| e.to_string())?;

@@ -68,7 +68,7 @@ pub fn report(args: crate::config::ReportArgs) -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("`{}` is not a workflow id", args.id))?;
     let (_, tracker) = open_tracker(&args.data)?;
-    let report = tracker.report(&args.tenant, &id)?;
+    let report = tracker.report(&args.tenant, &id, 1, usize::MAX)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -130,32 +130,88 @@ pub fn drift(args: crate::config::DriftArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `telos verify`: exits non-zero when a chain is broken.
-pub fn verify(args: crate::config::DataArgs) -> anyhow::Result<()> {
-    use crate::storage::Store;
-    let (store, _) = open_tracker(&args)?;
-    let mut broken = 0usize;
-    let workflows = store.all_workflows()?;
-    let mut steps_total = 0usize;
-    for wf in &workflows {
-        let steps = store.steps(&wf.id, 1, usize::MAX)?;
-        steps_total += steps.len();
-        if let Err(at) = crate::workflow::verify_chain(wf, &steps) {
-            broken += 1;
-            println!(
-                "BROKEN  {} ({}): first broken link at step {at}",
-                wf.id, wf.tenant
-            );
+/// `telos verify`: checks every workflow's ledger (genesis, chain, head),
+/// names every broken workflow with the reason and goes on; exits non-zero
+/// when any is broken.
+pub fn verify(args: crate::config::VerifyArgs) -> anyhow::Result<()> {
+    let public = match &args.checkpoints {
+        Some(path) => Some(crate::service::checkpoint::read_public_key(path)?),
+        None => None,
+    };
+    let (store, _) = open_tracker(&args.data)?;
+    let mut report = crate::service::ledger::verify_store(&*store)?;
+    if let Some(public) = public {
+        let (cp, moved) = crate::service::checkpoint::verify_checkpoint(&*store, &public)?;
+        println!(
+            "checkpoint of {} ({} workflows, digest {}): signature valid",
+            cp.at,
+            cp.heads.len(),
+            cp.digest
+        );
+        for m in moved {
+            report.broken.push(crate::service::ledger::BrokenWorkflow {
+                key: m.key,
+                at: 0,
+                reason: format!("against the checkpoint: {}", m.reason),
+            });
         }
     }
-    println!(
-        "{} workflows, {} steps, {} broken chains",
-        workflows.len(),
-        steps_total,
-        broken
-    );
-    if broken > 0 {
-        bail!("{broken} broken chain(s)");
+    for b in &report.broken {
+        if b.at == 0 {
+            println!("BROKEN  {}: {}", b.key, b.reason);
+        } else {
+            println!("BROKEN  {} at step {}: {}", b.key, b.at, b.reason);
+        }
     }
+    if report.legacy > 0 {
+        println!(
+            "{} workflow(s) in ledger format 1: their genesis commits to the id, subject and intent only",
+            report.legacy
+        );
+    }
+    println!(
+        "{} workflows, {} steps, {} broken",
+        report.workflows,
+        report.steps,
+        report.broken.len()
+    );
+    if !report.broken.is_empty() {
+        bail!("{} broken workflow(s)", report.broken.len());
+    }
+    Ok(())
+}
+
+/// `telos keygen`: a new Ed25519 checkpoint key, the secret seed in `out`
+/// (mode 0600, never overwritten) and the public key in `out.pub`.
+pub fn keygen(args: &crate::config::KeygenArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let key = crate::service::checkpoint::generate_key()?;
+    let public_path = {
+        let mut p = args.out.clone().into_os_string();
+        p.push(".pub");
+        std::path::PathBuf::from(p)
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut secret = options
+        .open(&args.out)
+        .with_context(|| format!("creating `{}`", args.out.display()))?;
+    writeln!(secret, "{}", hex::encode(key.to_bytes()))?;
+    secret.sync_all()?;
+    std::fs::write(
+        &public_path,
+        format!("{}\n", hex::encode(key.verifying_key().as_bytes())),
+    )
+    .with_context(|| format!("writing `{}`", public_path.display()))?;
+    println!(
+        "secret key: {} (give to `telos serve --checkpoint-key`)\npublic key: {} (give to `telos verify --checkpoints`)",
+        args.out.display(),
+        public_path.display()
+    );
     Ok(())
 }

@@ -35,8 +35,33 @@ pub enum Command {
     Report(ReportArgs),
     /// Print divergent steps across workflows, newest first.
     Drift(DriftArgs),
-    /// Check every workflow's hash chain; names the first broken link.
-    Verify(DataArgs),
+    /// Check every workflow's ledger (genesis, hash chain, head) and, with
+    /// `--checkpoints`, the signed checkpoint; names every broken workflow.
+    Verify(VerifyArgs),
+    /// Generate an Ed25519 checkpoint key: writes the secret seed to
+    /// `--out` and the public key to `<out>.pub` (hex).
+    Keygen(KeygenArgs),
+}
+
+/// `telos verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The data directory.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Public key file (hex) of the checkpoint key: also check the stored
+    /// checkpoint's signature and every head it lists against the ledger.
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
+}
+
+/// `telos keygen`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (created with mode 0600; never
+    /// overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// A data directory to read.
@@ -102,6 +127,19 @@ pub struct TrackingArgs {
     /// Required token audience.
     #[arg(long, env = "TELOS_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// With `--jwks`: a step whose delegation chain and `sub` do not come
+    /// from a verified token (an `act` claim or `sub` sent as plain JSON,
+    /// or no token at all) is divergent (`unverified_chain`).
+    #[arg(long, env = "TELOS_REQUIRE_VERIFIED_CHAIN")]
+    pub require_verified_chain: bool,
+    /// Steps one workflow may hold; beyond it a step report is 429
+    /// `quota_exceeded` (0: unlimited).
+    #[arg(long, env = "TELOS_MAX_STEPS_PER_WORKFLOW", default_value_t = 100_000)]
+    pub max_steps_per_workflow: u64,
+    /// Steps all workflows of one tenant may hold together; beyond it a
+    /// step report is 429 `quota_exceeded` (0: unlimited).
+    #[arg(long, env = "TELOS_MAX_STEPS_PER_TENANT", default_value_t = 0)]
+    pub max_steps_per_tenant: u64,
     /// Most actors in a delegation chain before a step is divergent.
     #[arg(long, env = "TELOS_MAX_DELEGATION_DEPTH", default_value_t = 4)]
     pub max_delegation_depth: usize,
@@ -242,6 +280,13 @@ pub struct ServeArgs {
     /// Caller authentication.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// Ed25519 key file (hex seed, see `telos keygen`): sign a checkpoint
+    /// of every workflow head at each interval.
+    #[arg(long, env = "TELOS_CHECKPOINT_KEY")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Seconds between checkpoints (one is written only when a head moved).
+    #[arg(long, env = "TELOS_CHECKPOINT_INTERVAL_SECS", default_value_t = 60)]
+    pub checkpoint_interval_secs: u64,
 }
 
 /// Who may call the API.
@@ -328,6 +373,12 @@ impl AuthArgs {
             )?),
             (None, None) => None,
         };
+        if source.is_some() && (self.auth_issuer.is_empty() || self.auth_audience.is_none()) {
+            anyhow::bail!(
+                "JWT authentication needs the accepted issuers and the audience: \
+                 set --auth-issuer and --auth-audience"
+            );
+        }
         let jwt = source.map(|s| {
             JwtAuth::new(
                 s,
@@ -353,6 +404,17 @@ impl ServeArgs {
     /// The service settings these arguments describe.
     pub fn service_config(&self) -> anyhow::Result<crate::service::ServiceConfig> {
         use anyhow::Context;
+        if self.tracking.jwks.is_some()
+            && (self.tracking.jwt_issuer.is_empty() || self.tracking.jwt_audience.is_none())
+        {
+            anyhow::bail!(
+                "verifying delegated tokens needs the accepted issuers and the audience: \
+                 set --jwt-issuer and --jwt-audience"
+            );
+        }
+        if self.tracking.require_verified_chain && self.tracking.jwks.is_none() {
+            anyhow::bail!("--require-verified-chain needs --jwks");
+        }
         let verifier = match &self.tracking.jwks {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -374,10 +436,13 @@ impl ServeArgs {
             tracker: crate::service::tracker::TrackerConfig {
                 drift: crate::drift::DriftConfig {
                     max_delegation_depth: self.tracking.max_delegation_depth,
+                    require_verified_chain: self.tracking.require_verified_chain,
                     related_read_threshold: self.tracking.related_read_threshold,
                 },
                 max_act_depth: self.tracking.max_act_depth,
                 allowed_agents: self.tracking.allowed_agents.clone(),
+                max_steps_per_workflow: self.tracking.max_steps_per_workflow,
+                max_steps_per_tenant: self.tracking.max_steps_per_tenant,
                 ..crate::service::tracker::TrackerConfig::default()
             },
             verifier,
@@ -559,5 +624,67 @@ mod tests {
         assert!(s.limits.max_prompt_chars >= 16_000);
         assert!(s.limits.max_body_bytes >= 6 * s.limits.max_prompt_chars);
         assert_eq!(s.model.max_prompt_chars, s.limits.max_prompt_chars);
+    }
+
+    fn serve(extra: &[&str]) -> ServeArgs {
+        let mut args = vec!["telos", "serve"];
+        args.extend_from_slice(extra);
+        let Command::Serve(s) = Cli::try_parse_from(args).unwrap().command else {
+            panic!("not serve")
+        };
+        *s
+    }
+
+    #[test]
+    fn jwt_settings_need_issuer_and_audience() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(
+            &jwks,
+            r#"{"keys": [{"kty": "oct", "kid": "k", "alg": "HS256", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}]}"#,
+        )
+        .unwrap();
+        let j = jwks.to_str().unwrap();
+        let err = serve(&["--auth-jwks", j, "--auth-issuer", "https://idp"])
+            .auth
+            .authenticator()
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--auth-audience"), "{err}");
+        assert!(
+            serve(&[
+                "--auth-jwks",
+                j,
+                "--auth-issuer",
+                "https://idp",
+                "--auth-audience",
+                "telos"
+            ])
+            .auth
+            .authenticator()
+            .is_ok()
+        );
+        let err = serve(&["--jwks", j, "--jwt-audience", "telos"])
+            .service_config()
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--jwt-issuer"), "{err}");
+        let err = serve(&["--require-verified-chain"])
+            .service_config()
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--jwks"), "{err}");
+        let ok = serve(&[
+            "--jwks",
+            j,
+            "--jwt-issuer",
+            "https://idp",
+            "--jwt-audience",
+            "telos",
+            "--require-verified-chain",
+        ])
+        .service_config()
+        .unwrap();
+        assert!(ok.tracker.drift.require_verified_chain);
     }
 }

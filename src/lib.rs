@@ -33,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => cli::report(args),
         Command::Drift(args) => cli::drift(args),
         Command::Verify(args) => cli::verify(args),
+        Command::Keygen(args) => cli::keygen(&args),
     }
 }
 
@@ -55,12 +56,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating `{}`", args.data_dir.display()))?;
-    let store = storage::SledStore::open(&args.data_dir)
-        .with_context(|| format!("opening the store in `{}`", args.data_dir.display()))?;
-    let service = Arc::new(service::Service::new(
-        Arc::new(store),
-        args.service_config()?,
-    ));
+    let checkpoint_key = match &args.checkpoint_key {
+        Some(path) => Some(service::checkpoint::read_signing_key(path)?),
+        None => None,
+    };
+    let store: Arc<dyn storage::Store> = Arc::new(
+        storage::SledStore::open(&args.data_dir)
+            .with_context(|| format!("opening the store in `{}`", args.data_dir.display()))?,
+    );
+    if let Some(key) = checkpoint_key {
+        spawn_checkpoints(
+            Arc::clone(&store),
+            key,
+            std::time::Duration::from_secs(args.checkpoint_interval_secs.max(1)),
+        );
+    }
+    let service = Arc::new(service::Service::new(store, args.service_config()?));
     let decision_point = pdp::Pdp::new(
         match &args.policies {
             Some(dir) => Some(
@@ -145,6 +156,38 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Signs a checkpoint of every head at each `every` (written and synced
+/// only when a head moved since the last one).
+fn spawn_checkpoints(
+    store: Arc<dyn storage::Store>,
+    key: ed25519_dalek::SigningKey,
+    every: std::time::Duration,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let (store, key) = (Arc::clone(&store), key.clone());
+            let made = tokio::task::spawn_blocking(move || {
+                let cp = service::checkpoint::checkpoint(&*store, &key)?;
+                if cp.is_some() {
+                    store.flush()?;
+                }
+                Ok::<_, service::checkpoint::CheckpointError>(cp)
+            })
+            .await;
+            match made {
+                Ok(Ok(Some(cp))) => {
+                    info!(workflows = cp.heads.len(), digest = %cp.digest, "checkpoint signed");
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => error!(error = %e, "checkpoint failed"),
+                Err(e) => error!(error = %e, "checkpoint task failed"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

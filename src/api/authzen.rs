@@ -227,7 +227,7 @@ pub async fn search_subject(
     let candidates = state
         .pdp
         .base()
-        .map(|b| b.entities_of(&kind))
+        .map(|b| b.entities_of(&caller.tenant, &kind))
         .unwrap_or_default();
     let results = permitted(
         &state,
@@ -260,7 +260,7 @@ pub async fn search_resource(
     let candidates = state
         .pdp
         .base()
-        .map(|b| b.entities_of(&kind))
+        .map(|b| b.entities_of(&caller.tenant, &kind))
         .unwrap_or_default();
     let results = permitted(
         &state,
@@ -294,7 +294,7 @@ pub async fn search_action(
     let mut names: Vec<String> = state
         .pdp
         .base()
-        .map(|b| b.entities_of("Action"))
+        .map(|b| b.entities_of(&caller.tenant, "Action"))
         .unwrap_or_default();
     if let Some(id) = context.get("workflow_id").and_then(Value::as_str) {
         let id = id.parse().map_err(|_| ApiError::NotFound {

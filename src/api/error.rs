@@ -85,6 +85,13 @@ pub enum ApiError {
     /// The model queue is full (429).
     #[error("the service is overloaded, retry later")]
     Overloaded,
+    /// A step quota is used up (429, `quota_exceeded`; the message names
+    /// the quota).
+    #[error("{message}")]
+    QuotaExceeded {
+        /// Detail naming the quota and its limit.
+        message: String,
+    },
     /// The model is not loaded yet (503).
     #[error("the model is still loading")]
     NotReady,
@@ -112,7 +119,7 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -129,6 +136,7 @@ impl ApiError {
             | Self::Unprocessable { code, .. } => code,
             Self::InvalidEntries { .. } => "invalid_catalog",
             Self::Overloaded => "overloaded",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::RateLimited { .. } => "rate_limited",
             Self::NotReady => "not_ready",
             Self::Internal(_) => "internal",
@@ -240,6 +248,9 @@ impl From<TrackerError> for ApiError {
             },
             TrackerError::Input(w) => w.into(),
             TrackerError::Storage(s) => s.into(),
+            TrackerError::Quota { .. } => Self::QuotaExceeded {
+                message: e.to_string(),
+            },
         }
     }
 }

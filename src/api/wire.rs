@@ -80,6 +80,34 @@ pub struct WorkflowView {
     /// The catalog's name, when registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<String>,
+    /// Pass as `cursor` for the next page of steps; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Paging of a workflow's steps (`GET /v1/workflows/{id}` and its report).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StepsParams {
+    /// Steps per page (1-1000, default 100).
+    pub limit: Option<usize>,
+    /// Continue from this cursor (a `next_cursor` of an earlier page).
+    pub cursor: Option<String>,
+}
+
+impl StepsParams {
+    /// The first seq and page size, or a message for a bad cursor.
+    pub fn page(&self) -> Result<(u64, usize), String> {
+        let limit = self.limit.unwrap_or(100).clamp(1, 1000);
+        let from = match &self.cursor {
+            None => 1,
+            Some(c) => c
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| "`cursor` is not a cursor this API returned".to_string())?,
+        };
+        Ok((from, limit))
+    }
 }
 
 /// The answer to a step report.

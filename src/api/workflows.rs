@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::handlers::check_prompt;
 use super::json::JsonBody;
 use super::wire::{
-    DriftParams, IntentRequest, StepInput, StepRecorded, WorkflowCreated, WorkflowView,
+    DriftParams, IntentRequest, StepInput, StepRecorded, StepsParams, WorkflowCreated, WorkflowView,
 };
 use super::{ApiError, AppState, need};
 use crate::auth::{Caller, Role};
@@ -67,15 +67,23 @@ pub async fn create(
     ))
 }
 
-/// `GET /v1/workflows/{id}`.
+/// `GET /v1/workflows/{id}?limit=&cursor=`: the workflow and one page of
+/// its steps.
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
+    Query(p): Query<StepsParams>,
 ) -> Result<Json<WorkflowView>, ApiError> {
     need(&caller, &[Role::Analyst])?;
     let id = workflow_id(&raw)?;
-    let (wf, steps) = state.service.tracker().steps(&caller.tenant, &id)?;
+    let (from, limit) = p
+        .page()
+        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+    let (wf, steps, next) = state
+        .service
+        .tracker()
+        .steps(&caller.tenant, &id, from, limit)?;
     Ok(Json(WorkflowView {
         workflow_id: wf.id.to_string(),
         subject: wf.subject,
@@ -86,6 +94,7 @@ pub async fn get(
         closed_at: wf.closed_at,
         allowed_agents: wf.allowed_agents,
         catalog: wf.catalog_name,
+        next_cursor: next.map(|n| n.to_string()),
     }))
 }
 
@@ -140,16 +149,24 @@ pub async fn close(
     })))
 }
 
-/// `GET /v1/workflows/{id}/report`: JSON, or HTML for `Accept: text/html`.
+/// `GET /v1/workflows/{id}/report?limit=&cursor=`: JSON, or HTML for
+/// `Accept: text/html`; one page of steps, counts and chain over all.
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
+    Query(p): Query<StepsParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     need(&caller, &[Role::Analyst])?;
     let id = workflow_id(&raw)?;
-    let report = state.service.tracker().report(&caller.tenant, &id)?;
+    let (from, limit) = p
+        .page()
+        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+    let report = state
+        .service
+        .tracker()
+        .report(&caller.tenant, &id, from, limit)?;
     let wants_html = headers
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -291,7 +291,9 @@ impl JwtAuth {
         let mut v = Validation::new(header.alg);
         v.leeway = self.config.leeway;
         v.validate_nbf = true;
-        v.set_required_spec_claims(&["exp"]);
+        // `iss` and `aud` must be present (and match when configured;
+        // `serve` refuses JWT authentication without both configured).
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
         if !self.config.issuers.is_empty() {
             v.set_issuer(&self.config.issuers);
         }
@@ -428,6 +430,16 @@ mod tests {
             c[k] = v;
             token(c)
         };
+        // A token without `iss` or `aud` is refused, naming the claim.
+        for claim in ["iss", "aud"] {
+            let mut c = base.clone();
+            c.as_object_mut().unwrap().remove(claim);
+            let t = token(c);
+            match a.authenticate(&t, presented(&t)).await {
+                Err(AuthError::Invalid(m)) => assert!(m.contains(claim), "{m}"),
+                other => panic!("{claim}: {other:?}"),
+            }
+        }
         for bad in [
             with("exp", json!(now() - 3600)),
             with("nbf", json!(now() + 3600)),

@@ -98,8 +98,9 @@ fn workflow() -> Workflow {
     };
     let id = uuid::Uuid::nil();
     let subject = Subject::new("user", "alice");
-    Workflow {
-        genesis: Workflow::genesis_hash(&id, &subject, &intent),
+    let mut wf = Workflow {
+        genesis: String::new(),
+        ledger: crate::workflow::LEDGER_VERSION,
         id,
         tenant: "t".into(),
         subject,
@@ -112,7 +113,9 @@ fn workflow() -> Workflow {
         created_at: "2026-01-01T00:00:00Z".into(),
         closed: false,
         closed_at: None,
-    }
+    };
+    wf.genesis = wf.genesis_hash();
+    wf
 }
 
 fn step(tool: &str, args: serde_json::Value) -> Observed {
@@ -422,10 +425,42 @@ fn every_code_has_a_distinct_wire_name() {
         ReasonCode::DelegationCycle,
         ReasonCode::WorkflowClosed,
         ReasonCode::UnverifiedToken,
+        ReasonCode::UnverifiedChain,
     ];
     let names: std::collections::HashSet<&str> = all.iter().map(|c| c.as_str()).collect();
     assert_eq!(names.len(), all.len());
     for c in all {
         assert_eq!(serde_json::to_value(c).unwrap(), json!(c.as_str()));
     }
+}
+
+#[test]
+fn a_required_verified_chain_makes_unsigned_steps_divergent() {
+    let wf = workflow();
+    let config = DriftConfig {
+        require_verified_chain: true,
+        ..DriftConfig::default()
+    };
+    let judge_with =
+        |s: &Observed, c: &DriftConfig| judge(&wf, s, &DelegationGraph::new("alice"), c);
+    // An `act` chain sent as plain JSON, with or without `sub`, and a
+    // report with neither a token nor `sub`.
+    let mut unsigned = step("get_invoice", json!({}));
+    unsigned.sub = Some("alice".into());
+    let mut bare = step("get_invoice", json!({}));
+    bare.chain.clear();
+    bare.actor = Subject::new("agent", "planner");
+    for s in [&unsigned, &step("get_invoice", json!({})), &bare] {
+        let j = judge_with(s, &config);
+        assert_eq!(j.verdict, Verdict::Divergent, "{j:?}");
+        assert!(codes(&j).contains(&ReasonCode::UnverifiedChain), "{j:?}");
+        // Without the setting the same steps are not divergent for it.
+        let j = judge_with(s, &DriftConfig::default());
+        assert!(!codes(&j).contains(&ReasonCode::UnverifiedChain), "{j:?}");
+    }
+    let mut verified = unsigned.clone();
+    verified.token_verified = true;
+    let j = judge_with(&verified, &config);
+    assert!(!codes(&j).contains(&ReasonCode::UnverifiedChain), "{j:?}");
+    assert_ne!(j.verdict, Verdict::Divergent, "{j:?}");
 }

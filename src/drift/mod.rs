@@ -26,6 +26,9 @@ pub struct DriftConfig {
     /// Cosine an unrequested read-only tool needs with some clause of the
     /// request to be tolerated as related.
     pub related_read_threshold: f32,
+    /// Every step must come with a verified token (its chain and `sub`
+    /// signed); otherwise it is divergent (`unverified_chain`).
+    pub require_verified_chain: bool,
 }
 
 impl Default for DriftConfig {
@@ -33,6 +36,7 @@ impl Default for DriftConfig {
         Self {
             max_delegation_depth: 4,
             related_read_threshold: -1.0,
+            require_verified_chain: false,
         }
     }
 }
@@ -88,7 +92,20 @@ fn delegation_rules(
             json!({"expected": subject, "observed": sub}),
         ));
     }
-    if !step.chain.is_empty() && !step.token_verified && step.sub.is_some() {
+    if config.require_verified_chain && !step.token_verified {
+        reasons.push(reason(
+            ReasonCode::UnverifiedChain,
+            match (step.chain.is_empty(), step.sub.is_some()) {
+                (false, _) => "the delegation chain is not from a verified token, and one is required",
+                (true, true) => "the step's `sub` is not from a verified token, and one is required",
+                (true, false) => {
+                    "the step names no verified token, so its subject and chain cannot be checked, and one is required"
+                }
+            }
+            .into(),
+            json!({"chain": step.chain.len(), "sub": step.sub}),
+        ));
+    } else if !step.chain.is_empty() && !step.token_verified && step.sub.is_some() {
         reasons.push(reason(
             ReasonCode::UnverifiedToken,
             "the delegation chain comes from a token that was not verified".into(),

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::Verdict;
 use crate::intent::Intent;
-use crate::workflow::{GraphEdge, GraphNode, Step, Workflow};
+use crate::workflow::{GraphEdge, GraphNode, Head, Step, Workflow};
 
 /// Counts of verdicts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,18 @@ pub struct ChainStatus {
     pub length: u64,
 }
 
+impl ChainStatus {
+    /// The first 16 characters of the head hash, for display. A stored
+    /// hash is hex when telos wrote it, but a tampered record may hold any
+    /// text, so this cuts on a character boundary.
+    pub fn short_head(&self) -> &str {
+        match self.head.char_indices().nth(16) {
+            Some((i, _)) => &self.head[..i],
+            None => &self.head,
+        }
+    }
+}
+
 /// A drift report of one workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowReport {
@@ -52,40 +64,78 @@ pub struct WorkflowReport {
     pub nodes: Vec<GraphNode>,
     /// The delegation graph's edges.
     pub edges: Vec<GraphEdge>,
-    /// Every step with its verdict and evidence.
+    /// The steps of this page with their verdicts and evidence (every
+    /// step when the report is not paged).
     pub steps: Vec<Step>,
-    /// Verdict counts.
+    /// Verdict counts over every step.
     pub counts: VerdictCounts,
-    /// Hash-chain integrity.
+    /// Hash-chain integrity over every step.
     pub chain: ChainStatus,
+    /// Pass as `cursor` for the next page of steps; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
-impl WorkflowReport {
-    /// Builds the report of a workflow from its steps and graph.
-    pub fn build(
-        workflow: &Workflow,
-        steps: Vec<Step>,
-        nodes: Vec<GraphNode>,
-        edges: Vec<GraphEdge>,
-    ) -> Self {
-        let mut counts = VerdictCounts::default();
-        for s in &steps {
-            match s.verdict {
-                Verdict::Allowed => counts.allowed += 1,
-                Verdict::Tolerated => counts.tolerated += 1,
-                Verdict::Divergent => counts.divergent += 1,
+/// Builds a report while the steps stream past in order, keeping only one
+/// page of them: counts and the chain check cover every step.
+pub struct ReportBuilder<'a> {
+    workflow: &'a Workflow,
+    counts: VerdictCounts,
+    check: crate::workflow::ChainCheck,
+    head: String,
+    length: u64,
+    from: u64,
+    limit: usize,
+    page: Vec<Step>,
+    next: Option<u64>,
+}
+
+impl<'a> ReportBuilder<'a> {
+    /// A report of `workflow` whose page holds up to `limit` steps from
+    /// seq `from`.
+    pub fn new(workflow: &'a Workflow, from: u64, limit: usize) -> Self {
+        Self {
+            workflow,
+            counts: VerdictCounts::default(),
+            check: crate::workflow::ChainCheck::new(workflow),
+            head: workflow.genesis.clone(),
+            length: 0,
+            from,
+            limit,
+            page: Vec::new(),
+            next: None,
+        }
+    }
+
+    /// The next step in seq order.
+    pub fn push(&mut self, step: Step) {
+        match step.verdict {
+            Verdict::Allowed => self.counts.allowed += 1,
+            Verdict::Tolerated => self.counts.tolerated += 1,
+            Verdict::Divergent => self.counts.divergent += 1,
+        }
+        self.check.push(step.seq, Ok(&step));
+        self.length += 1;
+        self.head.clone_from(&step.hash);
+        if step.seq >= self.from {
+            if self.page.len() < self.limit {
+                self.page.push(step);
+            } else if self.next.is_none() {
+                self.next = Some(step.seq);
             }
         }
-        let check = crate::workflow::verify_chain(workflow, &steps);
-        let chain = ChainStatus {
-            verified: check.is_ok(),
-            first_broken: check.err(),
-            head: steps
-                .last()
-                .map_or_else(|| workflow.genesis.clone(), |s| s.hash.clone()),
-            length: steps.len() as u64,
-        };
-        Self {
+    }
+
+    /// The report, with the stored head checked and the graph given.
+    pub fn finish(
+        self,
+        head: Option<&Head>,
+        nodes: Vec<GraphNode>,
+        edges: Vec<GraphEdge>,
+    ) -> WorkflowReport {
+        let check = self.check.finish(head);
+        let workflow = self.workflow;
+        WorkflowReport {
             workflow_id: workflow.id.to_string(),
             subject: workflow.subject.id.clone(),
             closed: workflow.closed,
@@ -93,10 +143,33 @@ impl WorkflowReport {
             intent: workflow.intent.clone(),
             nodes,
             edges,
-            steps,
-            counts,
-            chain,
+            steps: self.page,
+            counts: self.counts,
+            chain: ChainStatus {
+                verified: check.is_ok(),
+                first_broken: check.err().map(|b| b.at),
+                head: self.head,
+                length: self.length,
+            },
+            next_cursor: self.next.map(|n| n.to_string()),
         }
+    }
+}
+
+impl WorkflowReport {
+    /// Builds the report of a workflow from all its steps and its graph.
+    pub fn build(
+        workflow: &Workflow,
+        head: Option<&Head>,
+        steps: Vec<Step>,
+        nodes: Vec<GraphNode>,
+        edges: Vec<GraphEdge>,
+    ) -> Self {
+        let mut b = ReportBuilder::new(workflow, 1, usize::MAX);
+        for s in steps {
+            b.push(s);
+        }
+        b.finish(head, nodes, edges)
     }
 
     /// Plain text for a terminal.
@@ -180,7 +253,7 @@ impl WorkflowReport {
                 Some(n) => format!("BROKEN at step {n}"),
             },
             self.chain.length,
-            &self.chain.head[..self.chain.head.len().min(16)]
+            self.chain.short_head()
         );
         out
     }
@@ -209,7 +282,7 @@ impl WorkflowReport {
                 None => format!(
                     "<span class=\"ok\">verified</span> ({} steps, head <code>{}</code>)",
                     self.chain.length,
-                    esc(&self.chain.head[..self.chain.head.len().min(16)])
+                    esc(self.chain.short_head())
                 ),
                 Some(n) => format!("<span class=\"bad\">broken at step {n}</span>"),
             }
@@ -271,7 +344,15 @@ impl WorkflowReport {
                 v = s.verdict.as_str()
             );
         }
-        h.push_str("</table></body></html>");
+        h.push_str("</table>");
+        if let Some(c) = &self.next_cursor {
+            let _ = write!(
+                h,
+                "<p>More steps follow: <code>?cursor={}</code></p>",
+                esc(c)
+            );
+        }
+        h.push_str("</body></html>");
         h
     }
 

@@ -53,6 +53,9 @@ pub struct BasePolicy {
     authorizer: Authorizer,
     /// Every entity of the entities file, as `(type, id)`, for search.
     known: Vec<(String, String)>,
+    /// The tenant of each entity whose `attrs.tenant` names one (entities
+    /// without it are shared by every tenant).
+    owners: HashMap<(String, String), String>,
     /// Number of policies loaded.
     pub count: usize,
 }
@@ -170,7 +173,7 @@ impl BasePolicy {
             PolicySet::from_str(&text).map_err(|e| PdpError::Policy(format!("{e:?}")))?;
         let count = policies.policies().count();
         let entities_path = dir.join("entities.json");
-        let (entities, known) = if entities_path.is_file() {
+        let (entities, known, owners) = if entities_path.is_file() {
             let raw = std::fs::read_to_string(&entities_path).map_err(|e| io(&entities_path, e))?;
             let json: Value = serde_json::from_str(&raw)
                 .map_err(|e| PdpError::Policy(format!("`{}`: {e}", entities_path.display())))?;
@@ -188,11 +191,29 @@ impl BasePolicy {
                         .collect()
                 })
                 .unwrap_or_default();
+            let owners = json
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| {
+                            let u = e.get("uid")?;
+                            let tenant = e.get("attrs")?.get("tenant")?.as_str()?;
+                            Some((
+                                (
+                                    u.get("type")?.as_str()?.to_string(),
+                                    u.get("id")?.as_str()?.to_string(),
+                                ),
+                                tenant.to_string(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             let entities = Entities::from_json_value(json, None)
                 .map_err(|e| PdpError::Policy(format!("`{}`: {e}", entities_path.display())))?;
-            (entities, known)
+            (entities, known, owners)
         } else {
-            (Entities::empty(), vec![])
+            (Entities::empty(), vec![], HashMap::new())
         };
         Ok(Self {
             slices: Slices::new(&policies, MAX_SLICES),
@@ -210,12 +231,35 @@ impl BasePolicy {
             entities,
             authorizer: Authorizer::new(),
             known,
+            owners,
             count,
         })
     }
 
-    /// Evaluates one request.
-    pub fn decide(&self, e: &Evaluation) -> Result<PolicyDecision, PdpError> {
+    /// The tenant owning an entity of the entities file, if it names one.
+    fn owner(&self, kind: &str, id: &str) -> Option<&str> {
+        self.owners
+            .get(&(type_name(kind), id.to_string()))
+            .map(String::as_str)
+    }
+
+    /// Evaluates one request of `tenant`. The tenant is in the Cedar
+    /// context as `context.tenant`; a request whose subject or resource is
+    /// an entity of another tenant (`attrs.tenant`) is denied before any
+    /// policy runs.
+    pub fn decide(&self, tenant: &str, e: &Evaluation) -> Result<PolicyDecision, PdpError> {
+        for (kind, id) in [
+            (&e.subject.kind, &e.subject.id),
+            (&e.resource.kind, &e.resource.id),
+        ] {
+            if self.owner(kind, id).is_some_and(|t| t != tenant) {
+                return Ok(PolicyDecision {
+                    allowed: false,
+                    policies: vec![],
+                    errors: vec![format!("`{kind}` `{id}` belongs to another tenant")],
+                });
+            }
+        }
         let principal = self.types.uid(&e.subject.kind, &e.subject.id)?;
         let action = self.types.uid("Action", &e.action.name)?;
         let resource = self.types.uid(&e.resource.kind, &e.resource.id)?;
@@ -230,6 +274,10 @@ impl BasePolicy {
                 record(e.resource.properties.as_ref())?,
             ),
             ("request".to_string(), record(Some(&e.context))?),
+            (
+                "tenant".to_string(),
+                RestrictedExpression::new_string(tenant.to_string()),
+            ),
         ])
         .map_err(|err| {
             PdpError::BadRequest(format!("context cannot be expressed in Cedar: {err}"))
@@ -267,12 +315,19 @@ impl BasePolicy {
         })
     }
 
-    /// Entities of the entities file whose Cedar type is `type_name(kind)`.
-    pub fn entities_of(&self, kind: &str) -> Vec<String> {
+    /// Entities of the entities file whose Cedar type is `type_name(kind)`
+    /// that `tenant` may see: its own (`attrs.tenant`) and shared ones.
+    pub fn entities_of(&self, tenant: &str, kind: &str) -> Vec<String> {
         let t = type_name(kind);
         self.known
             .iter()
-            .filter(|(k, _)| *k == t)
+            .filter(|(k, id)| {
+                *k == t
+                    && self
+                        .owners
+                        .get(&(k.clone(), id.clone()))
+                        .is_none_or(|o| o == tenant)
+            })
             .map(|(_, id)| id.clone())
             .collect()
     }
@@ -316,29 +371,74 @@ mod tests {
         let p = BasePolicy::load(d.path()).unwrap();
         assert_eq!(p.count, 3);
         assert!(
-            p.decide(&eval("alice", "read", "r1", json!({})))
+            p.decide("t", &eval("alice", "read", "r1", json!({})))
                 .unwrap()
                 .allowed
         );
         assert!(
-            !p.decide(&eval("alice", "write", "r1", json!({})))
+            !p.decide("t", &eval("alice", "write", "r1", json!({})))
                 .unwrap()
                 .allowed
         );
-        let d_bob = p.decide(&eval("bob", "write", "r1", json!({}))).unwrap();
+        let d_bob = p
+            .decide("t", &eval("bob", "write", "r1", json!({})))
+            .unwrap();
         assert!(d_bob.allowed);
         assert_eq!(d_bob.policies, vec!["admin-write"]);
         assert!(
-            !p.decide(&eval(
-                "bob",
-                "write",
-                "r1",
-                json!({"status": "archived", "n": 1.5, "z": null})
-            ))
+            !p.decide(
+                "t",
+                &eval(
+                    "bob",
+                    "write",
+                    "r1",
+                    json!({"status": "archived", "n": 1.5, "z": null})
+                )
+            )
             .unwrap()
             .allowed
         );
-        assert_eq!(p.entities_of("user").len(), 2);
+        assert_eq!(p.entities_of("t", "user").len(), 2);
+    }
+
+    #[test]
+    fn the_tenant_is_in_the_context_and_scopes_entities() {
+        let d = dir(
+            r#"@id("own-tenant") permit(principal, action == Action::"read", resource) when { context.tenant == "acme" || context.tenant == "globex" };"#,
+            json!([{"uid": {"type": "record", "id": "a-doc"}, "attrs": {"tenant": "acme"}, "parents": []},
+                   {"uid": {"type": "record", "id": "b-doc"}, "attrs": {"tenant": "globex"}, "parents": []},
+                   {"uid": {"type": "record", "id": "shared"}, "attrs": {}, "parents": []}]),
+        );
+        let p = BasePolicy::load(d.path()).unwrap();
+        // The policy sees the caller's tenant.
+        assert!(
+            p.decide("acme", &eval("u", "read", "r1", json!({})))
+                .unwrap()
+                .allowed
+        );
+        assert!(
+            !p.decide("initech", &eval("u", "read", "r1", json!({})))
+                .unwrap()
+                .allowed
+        );
+        // Search candidates: a tenant's own entities and shared ones only.
+        let mut a = p.entities_of("acme", "record");
+        a.sort();
+        assert_eq!(a, vec!["a-doc", "shared"]);
+        let mut b = p.entities_of("globex", "record");
+        b.sort();
+        assert_eq!(b, vec!["b-doc", "shared"]);
+        // Naming another tenant's entity is denied before any policy.
+        let d = p
+            .decide("globex", &eval("u", "read", "a-doc", json!({})))
+            .unwrap();
+        assert!(!d.allowed);
+        assert!(d.errors[0].contains("another tenant"), "{d:?}");
+        assert!(
+            p.decide("acme", &eval("u", "read", "a-doc", json!({})))
+                .unwrap()
+                .allowed
+        );
     }
 
     #[test]
@@ -404,7 +504,10 @@ mod tests {
                             std::sync::Arc::make_mut(&mut e.context)
                                 .insert("workflow_id".into(), json!("w"));
                         }
-                        let (a, b) = (sliced.decide(&e).unwrap(), whole.decide(&e).unwrap());
+                        let (a, b) = (
+                            sliced.decide("t", &e).unwrap(),
+                            whole.decide("t", &e).unwrap(),
+                        );
                         assert_eq!(a, b, "{agent} {tool} {price}");
                         permits += usize::from(a.allowed);
                     }

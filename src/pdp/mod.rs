@@ -208,7 +208,7 @@ impl Pdp {
     pub async fn evaluate(&self, tracker: &Tracker, tenant: &str, e: &Evaluation) -> Outcome {
         let base = match &self.base {
             None => None,
-            Some(b) => match b.decide(e) {
+            Some(b) => match b.decide(tenant, e) {
                 Ok(d) => Some(d),
                 Err(PdpError::BadRequest(m)) => return Outcome::failed(400, m),
                 Err(other) => return Outcome::failed(500, other.to_string()),

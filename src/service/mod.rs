@@ -4,6 +4,8 @@
 //! [`tracker`], which drives the store and the drift rules. It holds the
 //! extractor once the model is warm, and a cache of embedded catalogs.
 
+pub mod checkpoint;
+pub mod ledger;
 pub mod tracker;
 
 use serde_json::Value;

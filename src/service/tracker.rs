@@ -14,7 +14,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
-use crate::drift::report::WorkflowReport;
+use crate::drift::report::{ReportBuilder, WorkflowReport};
 use crate::drift::{DriftConfig, judge};
 use crate::intent::{Intent, Object, Subject};
 use crate::storage::{GroupCommit, StorageError, Store};
@@ -35,6 +35,14 @@ pub enum TrackerError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A step quota is used up.
+    #[error("the {quota} quota of {limit} steps is used up")]
+    Quota {
+        /// `steps per workflow` or `steps per tenant`.
+        quota: &'static str,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// A new workflow's content.
@@ -114,6 +122,10 @@ pub struct TrackerConfig {
     pub max_live: usize,
     /// Index entries a drift query scans before it returns a cursor.
     pub max_drift_scan: usize,
+    /// Steps a workflow may hold (0: unlimited).
+    pub max_steps_per_workflow: u64,
+    /// Steps all workflows of a tenant may hold together (0: unlimited).
+    pub max_steps_per_tenant: u64,
 }
 
 impl Default for TrackerConfig {
@@ -124,6 +136,8 @@ impl Default for TrackerConfig {
             allowed_agents: vec![],
             max_live: 10_000,
             max_drift_scan: 10_000,
+            max_steps_per_workflow: 100_000,
+            max_steps_per_tenant: 0,
         }
     }
 }
@@ -135,6 +149,8 @@ pub struct Tracker {
     live: Mutex<HashMap<Uuid, Arc<AsyncMutex<Option<Live>>>>>,
     verifier: TokenVerifier,
     config: TrackerConfig,
+    /// Steps stored per tenant (counted from the heads on first use).
+    tenant_steps: Mutex<Option<HashMap<String, u64>>>,
 }
 
 fn nanos(rfc3339: &str) -> u64 {
@@ -153,6 +169,7 @@ impl Tracker {
             live: Mutex::new(HashMap::new()),
             verifier,
             config,
+            tenant_steps: Mutex::new(None),
         }
     }
 
@@ -164,14 +181,13 @@ impl Tracker {
     /// Creates a workflow; durable when it returns.
     pub async fn create(&self, new: NewWorkflow) -> Result<Workflow, TrackerError> {
         let id = Uuid::now_v7();
-        let genesis = Workflow::genesis_hash(&id, &new.subject, &new.intent);
         let mut allowed = new.allowed_agents;
         for a in &self.config.allowed_agents {
             if !allowed.contains(a) {
                 allowed.push(a.clone());
             }
         }
-        let workflow = Workflow {
+        let mut workflow = Workflow {
             id,
             tenant: new.tenant,
             subject: new.subject,
@@ -184,8 +200,10 @@ impl Tracker {
             created_at: now_rfc3339(),
             closed: false,
             closed_at: None,
-            genesis,
+            genesis: String::new(),
+            ledger: crate::workflow::LEDGER_VERSION,
         };
+        workflow.genesis = workflow.genesis_hash();
         self.store.put_workflow(&workflow)?;
         self.commit.durable().await?;
         Ok(workflow)
@@ -195,13 +213,100 @@ impl Tracker {
         let Ok(mut map) = self.live.lock() else {
             return Arc::new(AsyncMutex::new(None));
         };
-        if map.len() >= self.config.max_live && !map.contains_key(id) {
-            map.retain(|_, v| Arc::strong_count(v) > 1);
-        }
         Arc::clone(
             map.entry(*id)
                 .or_insert_with(|| Arc::new(AsyncMutex::new(None))),
         )
+    }
+
+    /// Keeps the live map within `max_live` once `id` has loaded: idle
+    /// entries other than `id` are dropped (they reload from the store).
+    /// Only a workflow that exists makes room this way; a request naming an
+    /// unknown id never evicts anything (see [`Tracker::forget`]).
+    fn trim(&self, id: &Uuid) {
+        if let Ok(mut map) = self.live.lock()
+            && map.len() > self.config.max_live
+        {
+            map.retain(|k, v| k == id || Arc::strong_count(v) > 1);
+        }
+    }
+
+    /// Drops `slot` from the live map when loading it failed, so that
+    /// requests naming unknown workflows never fill the map (and never
+    /// evict live workflows to make room).
+    fn forget(&self, id: &Uuid, slot: &Arc<AsyncMutex<Option<Live>>>) {
+        if let Ok(mut map) = self.live.lock()
+            && map.get(id).is_some_and(|v| Arc::ptr_eq(v, slot))
+        {
+            map.remove(id);
+        }
+    }
+
+    /// Loads the live state into `guard` unless it holds this tenant's.
+    fn ensure_loaded(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        slot: &Arc<AsyncMutex<Option<Live>>>,
+        guard: &mut Option<Live>,
+    ) -> Result<(), TrackerError> {
+        if guard.as_ref().is_none_or(|l| l.workflow.tenant != tenant) {
+            match self.load(tenant, id) {
+                Ok(live) => {
+                    *guard = Some(live);
+                    self.trim(id);
+                }
+                Err(e) => {
+                    if guard.is_none() {
+                        self.forget(id, slot);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a workflow's state is held in memory.
+    pub fn is_live(&self, id: &Uuid) -> bool {
+        self.live.lock().is_ok_and(|m| m.contains_key(id))
+    }
+
+    /// Counts a step against its tenant's quota; `false` when it is used
+    /// up. The count starts from the stored heads.
+    fn reserve_tenant_step(&self, tenant: &str) -> Result<bool, TrackerError> {
+        let limit = self.config.max_steps_per_tenant;
+        if limit == 0 {
+            return Ok(true);
+        }
+        let mut counts = self
+            .tenant_steps
+            .lock()
+            .map_err(|_| StorageError::Db("tenant step counts poisoned".into()))?;
+        if counts.is_none() {
+            let mut m: HashMap<String, u64> = HashMap::new();
+            for (t, _, head) in self.store.heads()? {
+                *m.entry(t).or_default() += head.seq;
+            }
+            *counts = Some(m);
+        }
+        let Some(m) = counts.as_mut() else {
+            return Ok(false);
+        };
+        let n = m.entry(tenant.to_string()).or_default();
+        if *n >= limit {
+            return Ok(false);
+        }
+        *n += 1;
+        Ok(true)
+    }
+
+    fn release_tenant_step(&self, tenant: &str) {
+        if let Ok(mut counts) = self.tenant_steps.lock()
+            && let Some(n) = counts.as_mut().and_then(|m| m.get_mut(tenant))
+        {
+            *n = n.saturating_sub(1);
+        }
     }
 
     fn load(&self, tenant: &str, id: &Uuid) -> Result<Live, TrackerError> {
@@ -209,16 +314,45 @@ impl Tracker {
             .store
             .get_workflow(tenant, id)?
             .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
-        let steps = self.store.steps(id, 1, usize::MAX)?;
+        // The graph is rebuilt from the steps read in batches, so memory
+        // holds one batch, not the whole workflow.
+        const BATCH: usize = 1024;
         let mut graph = DelegationGraph::new(&workflow.subject.id);
-        for s in &steps {
-            graph.record(&chain_principals(&workflow.subject.id, &s.observed));
+        let mut last = (0u64, workflow.genesis.clone());
+        loop {
+            let before = last.0;
+            let batch = self.store.steps(id, before + 1, BATCH)?;
+            let done = batch.len() < BATCH;
+            for s in batch {
+                graph.record(&chain_principals(&workflow.subject.id, &s.observed));
+                last = (s.seq, s.hash);
+            }
+            // A tampered seq that does not move forward ends the scan (the
+            // head check below then refuses the workflow).
+            if done || last.0 <= before {
+                break;
+            }
+        }
+        // Append only where the stored head is: a chain whose last steps
+        // were removed (or that grew outside telos) is not extended.
+        let head = self.store.head(tenant, id)?;
+        match &head {
+            Some(h) if h.seq == last.0 && h.hash == last.1 => {}
+            _ => {
+                return Err(TrackerError::Storage(StorageError::Corrupt {
+                    key: format!("heads/{tenant}/{id}"),
+                    reason: format!(
+                        "the stored head ({}) is not the last stored step ({}); run `telos verify`",
+                        head.as_ref()
+                            .map_or_else(|| "none".to_string(), |h| format!("step {}", h.seq)),
+                        last.0
+                    ),
+                }));
+            }
         }
         Ok(Live {
-            next_seq: steps.len() as u64 + 1,
-            head: steps
-                .last()
-                .map_or_else(|| workflow.genesis.clone(), |s| s.hash.clone()),
+            next_seq: last.0 + 1,
+            head: last.1,
             workflow,
             graph,
         })
@@ -231,11 +365,24 @@ impl Tracker {
             .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))
     }
 
-    /// The steps of a workflow of `tenant`.
-    pub fn steps(&self, tenant: &str, id: &Uuid) -> Result<(Workflow, Vec<Step>), TrackerError> {
+    /// Up to `limit` steps of a workflow of `tenant` from seq `from`, and
+    /// the seq the next page starts at, if any.
+    pub fn steps(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        from: u64,
+        limit: usize,
+    ) -> Result<(Workflow, Vec<Step>, Option<u64>), TrackerError> {
         let wf = self.workflow(tenant, id)?;
-        let steps = self.store.steps(id, 1, usize::MAX)?;
-        Ok((wf, steps))
+        let mut steps = self.store.steps(id, from.max(1), limit.saturating_add(1))?;
+        let next = if steps.len() > limit {
+            steps.truncate(limit);
+            steps.last().map(|s| s.seq + 1)
+        } else {
+            None
+        };
+        Ok((wf, steps, next))
     }
 
     /// Turns a step report into an observed step (validating the `act`
@@ -253,9 +400,7 @@ impl Tracker {
     ) -> Result<Judgement, TrackerError> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
-        if guard.as_ref().is_none_or(|l| l.workflow.tenant != tenant) {
-            *guard = Some(self.load(tenant, id)?);
-        }
+        self.ensure_loaded(tenant, id, &slot, &mut guard)?;
         let live = guard
             .as_ref()
             .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
@@ -277,12 +422,23 @@ impl Tracker {
         let slot = self.slot(id);
         let step = {
             let mut guard = slot.lock().await;
-            if guard.as_ref().is_none_or(|l| l.workflow.tenant != tenant) {
-                *guard = Some(self.load(tenant, id)?);
-            }
+            self.ensure_loaded(tenant, id, &slot, &mut guard)?;
             let live = guard
                 .as_mut()
                 .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
+            let per_workflow = self.config.max_steps_per_workflow;
+            if per_workflow > 0 && live.next_seq > per_workflow {
+                return Err(TrackerError::Quota {
+                    quota: "steps per workflow",
+                    limit: per_workflow,
+                });
+            }
+            if !self.reserve_tenant_step(tenant)? {
+                return Err(TrackerError::Quota {
+                    quota: "steps per tenant",
+                    limit: self.config.max_steps_per_tenant,
+                });
+            }
             let judgement = judge(&live.workflow, &observed, &live.graph, &self.config.drift);
             let received_at = now_rfc3339();
             let mut step = Step {
@@ -296,7 +452,10 @@ impl Tracker {
             };
             step.hash = step.compute_hash();
             let divergent = (step.verdict == Verdict::Divergent).then(|| nanos(&step.received_at));
-            self.store.append_step(tenant, id, &step, divergent)?;
+            if let Err(e) = self.store.append_step(tenant, id, &step, divergent) {
+                self.release_tenant_step(tenant);
+                return Err(e.into());
+            }
             let principals: Vec<String> =
                 chain_principals(&live.workflow.subject.id, &step.observed)
                     .into_iter()
@@ -317,9 +476,7 @@ impl Tracker {
     pub async fn close(&self, tenant: &str, id: &Uuid) -> Result<Workflow, TrackerError> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
-        if guard.as_ref().is_none_or(|l| l.workflow.tenant != tenant) {
-            *guard = Some(self.load(tenant, id)?);
-        }
+        self.ensure_loaded(tenant, id, &slot, &mut guard)?;
         let live = guard
             .as_mut()
             .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
@@ -334,15 +491,39 @@ impl Tracker {
         Ok(wf)
     }
 
-    /// The drift report of a workflow.
-    pub fn report(&self, tenant: &str, id: &Uuid) -> Result<WorkflowReport, TrackerError> {
-        let (wf, steps) = self.steps(tenant, id)?;
+    /// The drift report of a workflow, its steps paged (`limit` from seq
+    /// `from`); counts, graph and chain cover every step, read in batches
+    /// so memory holds one batch and one page, not the whole workflow.
+    pub fn report(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        from: u64,
+        limit: usize,
+    ) -> Result<WorkflowReport, TrackerError> {
+        const BATCH: usize = 1024;
+        let wf = self.workflow(tenant, id)?;
+        let head = self.store.head(tenant, id)?;
         let mut graph = DelegationGraph::new(&wf.subject.id);
-        for s in &steps {
-            graph.record(&chain_principals(&wf.subject.id, &s.observed));
+        let mut builder = ReportBuilder::new(&wf, from, limit);
+        let mut next = 1u64;
+        loop {
+            let before = next;
+            let batch = self.store.steps(id, next, BATCH)?;
+            let done = batch.len() < BATCH;
+            for s in batch {
+                graph.record(&chain_principals(&wf.subject.id, &s.observed));
+                next = s.seq.saturating_add(1);
+                builder.push(s);
+            }
+            // A tampered seq that does not move forward ends the scan (the
+            // chain check then reports the break).
+            if done || next <= before {
+                break;
+            }
         }
         let (nodes, edges) = graph.export(&wf.subject.id);
-        Ok(WorkflowReport::build(&wf, steps, nodes, edges))
+        Ok(builder.finish(head.as_ref(), nodes, edges))
     }
 
     /// Divergent steps across the tenant's workflows, newest first.
@@ -412,5 +593,130 @@ impl Tracker {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::SledStore;
+
+    fn workflow(n: u128, tenant: &str) -> Workflow {
+        let mut w: Workflow = serde_json::from_value(serde_json::json!({
+            "id": Uuid::from_u128(n), "tenant": tenant,
+            "subject": {"type": "user", "id": "alice"},
+            "intent": {"subject": {"type": "user", "id": "alice"}, "evaluations": [], "tools": [], "entities": [],
+                       "clauses": [], "speech_act": "question", "model": {"name": "m", "sha256": "s", "grant_threshold": 0.5, "read_threshold": 0.5}},
+            "catalog": {"entries": []}, "entry_scores": [],
+            "created_at": "2026-01-01T00:00:00Z", "closed": false, "genesis": "", "ledger": 2
+        }))
+        .unwrap();
+        w.genesis = w.genesis_hash();
+        w
+    }
+
+    fn observed() -> Observed {
+        observe(
+            StepReport {
+                actor: Some(Subject::new("agent", "fin")),
+                tool: Some("get_invoice".into()),
+                ..StepReport::default()
+            },
+            &TokenVerifier::unverified(),
+            16,
+        )
+        .unwrap()
+    }
+
+    fn tracker(store: &Arc<SledStore>, config: TrackerConfig) -> Tracker {
+        Tracker::new(store.clone(), TokenVerifier::unverified(), config)
+    }
+
+    #[tokio::test]
+    async fn unknown_workflow_ids_do_not_evict_live_workflows() {
+        let store = Arc::new(SledStore::temporary().unwrap());
+        let t = tracker(
+            &store,
+            TrackerConfig {
+                max_live: 3,
+                ..TrackerConfig::default()
+            },
+        );
+        for n in 1..=3 {
+            store.put_workflow(&workflow(n, "t")).unwrap();
+            t.record("t", &Uuid::from_u128(n), observed())
+                .await
+                .unwrap();
+        }
+        for n in 100..200 {
+            let err = t
+                .evaluate("t", &Uuid::from_u128(n), &observed())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, TrackerError::UnknownWorkflow(_)));
+        }
+        // Another tenant naming a live id does not evict it either.
+        assert!(
+            t.evaluate("u", &Uuid::from_u128(1), &observed())
+                .await
+                .is_err()
+        );
+        for n in 1..=3 {
+            assert!(t.is_live(&Uuid::from_u128(n)), "workflow {n} was evicted");
+        }
+        assert!(!t.is_live(&Uuid::from_u128(100)));
+    }
+
+    #[tokio::test]
+    async fn step_quotas_per_workflow_and_per_tenant() {
+        let store = Arc::new(SledStore::temporary().unwrap());
+        for (n, tenant) in [(1, "a"), (2, "a"), (3, "b")] {
+            store.put_workflow(&workflow(n, tenant)).unwrap();
+        }
+        let t = tracker(
+            &store,
+            TrackerConfig {
+                max_steps_per_workflow: 2,
+                max_steps_per_tenant: 3,
+                ..TrackerConfig::default()
+            },
+        );
+        let w = |n| Uuid::from_u128(n);
+        t.record("a", &w(1), observed()).await.unwrap();
+        t.record("a", &w(1), observed()).await.unwrap();
+        let err = t.record("a", &w(1), observed()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrackerError::Quota {
+                    quota: "steps per workflow",
+                    limit: 2
+                }
+            ),
+            "{err}"
+        );
+        t.record("a", &w(2), observed()).await.unwrap();
+        let err = t.record("a", &w(2), observed()).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the steps per tenant quota of 3 steps is used up"
+        );
+        // Tenants are counted apart, and the count survives a restart.
+        t.record("b", &w(3), observed()).await.unwrap();
+        let again = tracker(
+            &store,
+            TrackerConfig {
+                max_steps_per_tenant: 3,
+                ..TrackerConfig::default()
+            },
+        );
+        assert!(matches!(
+            again.record("a", &w(2), observed()).await,
+            Err(TrackerError::Quota {
+                quota: "steps per tenant",
+                ..
+            })
+        ));
+        assert_eq!(again.record("b", &w(3), observed()).await.unwrap().seq, 2);
     }
 }

@@ -17,7 +17,7 @@ pub use sled_store::{SledStore, decode_vectors};
 pub use sync::{DirSync, FileSync, NoSync};
 
 use crate::catalog::Catalog;
-use crate::workflow::{Step, Workflow};
+use crate::workflow::{Head, Step, StoredStep, Workflow};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,23 @@ pub struct DriftEntry {
     pub cursor: String,
 }
 
+/// A workflow record as `telos verify` reads it: whatever decodes, and why
+/// the rest does not.
+#[derive(Debug, Clone)]
+pub struct LedgerRecord {
+    /// The record's key, for messages (`tenant/id`).
+    pub key: String,
+    /// The tenant in the key.
+    pub tenant: String,
+    /// The workflow id in the key, when it is one.
+    pub id: Option<Uuid>,
+    /// The workflow, or why it cannot be read (also when only the head
+    /// exists).
+    pub workflow: Result<Workflow, String>,
+    /// The head, `None` when there is none, or why it does not decode.
+    pub head: Result<Option<Head>, String>,
+}
+
 /// The storage operations telos needs. Writes of workflows and steps are
 /// applied in memory at once and become durable at the next
 /// [`Store::flush`]; callers acknowledge only after it (see
@@ -85,13 +102,15 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StorageError>;
     /// Reads a catalog.
     fn get_catalog(&self, tenant: &str, name: &str) -> Result<Option<StoredCatalog>, StorageError>;
-    /// Creates or replaces a workflow record.
+    /// Creates or replaces a workflow record. Creating it also writes its
+    /// head (seq 0, the genesis hash) in the same write.
     fn put_workflow(&self, workflow: &Workflow) -> Result<(), StorageError>;
     /// Reads a workflow of a tenant.
     fn get_workflow(&self, tenant: &str, id: &Uuid) -> Result<Option<Workflow>, StorageError>;
     /// Every workflow of every tenant (for verification).
     fn all_workflows(&self) -> Result<Vec<Workflow>, StorageError>;
-    /// Appends a step; a divergent step is also put in the time index.
+    /// Appends a step and moves the workflow's head to it in the same
+    /// write; a divergent step is also put in the time index.
     fn append_step(
         &self,
         tenant: &str,
@@ -113,6 +132,21 @@ pub trait Store: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DriftEntry>, StorageError>;
+    /// The head of a workflow's chain.
+    fn head(&self, tenant: &str, id: &Uuid) -> Result<Option<Head>, StorageError>;
+    /// Every head, as `(tenant, id, head)`, in key order (checkpoints).
+    fn heads(&self) -> Result<Vec<(String, Uuid, Head)>, StorageError>;
+    /// Every workflow record and every head, each read on its own so one
+    /// corrupt record does not hide the others (verification).
+    fn ledger(&self) -> Result<Vec<LedgerRecord>, StorageError>;
+    /// Every stored step of a workflow in key order, each decoded on its
+    /// own (verification).
+    fn stored_steps(&self, workflow: &Uuid) -> Result<Vec<StoredStep>, StorageError>;
+    /// Replaces the stored checkpoint (an opaque signed record, see
+    /// `service::checkpoint`); durable at the next flush.
+    fn put_checkpoint(&self, record: &[u8]) -> Result<(), StorageError>;
+    /// The stored checkpoint, if any.
+    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError>;
     /// Makes every write so far durable (synced to the device).
     fn flush(&self) -> Result<(), StorageError>;
 }

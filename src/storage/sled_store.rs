@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uuid::Uuid;
 
 use super::sync::{DirSync, FileSync, NoSync};
-use super::{DriftEntry, StorageError, Store, StoredCatalog, scoped_key};
-use crate::workflow::{Step, Workflow};
+use super::{DriftEntry, LedgerRecord, StorageError, Store, StoredCatalog, scoped_key};
+use crate::workflow::{Head, Step, StoredStep, Workflow};
 
 /// Trees of the sled database.
 const CATALOGS: &str = "catalogs";
@@ -17,6 +17,13 @@ const EMBEDDINGS: &str = "catalog_embeddings";
 const WORKFLOWS: &str = "workflows";
 const STEPS: &str = "steps";
 const DRIFT: &str = "drift_by_time";
+const HEADS: &str = "heads";
+const META: &str = "meta";
+const CHECKPOINTS: &str = "checkpoints";
+/// Key of the latest checkpoint in `checkpoints`.
+const LATEST: &[u8] = b"latest";
+/// Key in `meta` of the ledger format of the directory.
+const LEDGER_FORMAT: &[u8] = b"ledger_format";
 
 /// Storage in an embedded sled database.
 ///
@@ -25,6 +32,13 @@ const DRIFT: &str = "drift_by_time";
 /// - `steps`: `id(16) seq(8)` → step JSON (a workflow's steps scan in order)
 /// - `drift_by_time`: `tenant \0 (u64::MAX − nanos)(8) id(16) seq(8)` → ``
 ///   (divergent steps, newest first)
+/// - `heads`: `tenant \0 id(16)` → head JSON (`{"seq", "hash"}`), written
+///   in the same transaction as each step. It is a record of its own, not
+///   a field of the workflow record, because the workflow record carries
+///   the frozen catalog (often many kilobytes) and would otherwise be
+///   rewritten with every step.
+/// - `meta`: `ledger_format` → the format as a decimal string (`2`)
+/// - `checkpoints`: `latest` → the latest signed checkpoint (JSON)
 /// - `catalogs`, `catalog_embeddings`: `tenant \0 name`
 ///
 /// [`Store::flush`] is sled's flush followed by a [`FileSync`] of the
@@ -42,6 +56,9 @@ pub struct SledStore {
     workflows: sled::Tree,
     steps: sled::Tree,
     drift: sled::Tree,
+    heads: sled::Tree,
+    meta: sled::Tree,
+    checkpoints: sled::Tree,
 }
 
 impl SledStore {
@@ -61,6 +78,7 @@ impl SledStore {
             match sled::Config::new().path(dir).open() {
                 Ok(db) => {
                     let store = Self::with(db, Arc::clone(&sync))?;
+                    store.migrate()?;
                     store.flush()?;
                     return Ok(store);
                 }
@@ -92,6 +110,9 @@ impl SledStore {
             workflows: db.open_tree(WORKFLOWS)?,
             steps: db.open_tree(STEPS)?,
             drift: db.open_tree(DRIFT)?,
+            heads: db.open_tree(HEADS)?,
+            meta: db.open_tree(META)?,
+            checkpoints: db.open_tree(CHECKPOINTS)?,
             db,
         })
     }
@@ -99,6 +120,86 @@ impl SledStore {
     /// Raw insert into the steps tree (benchmarks compare against it).
     pub fn raw_insert(&self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
         self.steps.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Every key and value of a tree (`workflows`, `steps`, `heads`,
+    /// `drift_by_time`, ...), bypassing every check: for tests that tamper
+    /// with a data directory as an attacker with disk access would.
+    pub fn raw_entries(&self, tree: &str) -> Result<Vec<RawEntry>, StorageError> {
+        self.db
+            .open_tree(tree)?
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Sets (`Some`) or removes (`None`) a raw entry of a tree, bypassing
+    /// every check (tampering tests).
+    pub fn raw_set(
+        &self,
+        tree: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
+        let t = self.db.open_tree(tree)?;
+        match value {
+            Some(v) => t.insert(key, v)?,
+            None => t.remove(key)?,
+        };
+        Ok(())
+    }
+
+    /// Brings a directory written in ledger format 1 (no head records) to
+    /// format 2: each workflow without a head gets one at its last stored
+    /// step. This adopts the chains as they stand: a truncation made before
+    /// the migration cannot be detected afterwards. Format-1 workflow
+    /// records keep their format-1 genesis (`Workflow::ledger` is 1).
+    fn migrate(&self) -> Result<(), StorageError> {
+        if self.meta.get(LEDGER_FORMAT)?.is_some() {
+            return Ok(());
+        }
+        let mut migrated = 0usize;
+        for kv in self.workflows.iter() {
+            let (key, value) = kv?;
+            if self.heads.get(&key)?.is_some() {
+                continue;
+            }
+            let Ok(wf) = serde_json::from_slice::<Workflow>(&value) else {
+                continue; // `telos verify` names it
+            };
+            let last = self
+                .steps
+                .scan_prefix(wf.id.as_bytes())
+                .next_back()
+                .transpose()?;
+            let head = match last {
+                None => Head {
+                    seq: 0,
+                    hash: wf.genesis.clone(),
+                },
+                Some((_, v)) => match serde_json::from_slice::<Step>(&v) {
+                    Ok(step) => Head {
+                        seq: step.seq,
+                        hash: step.hash,
+                    },
+                    Err(_) => continue,
+                },
+            };
+            let json = serde_json::to_vec(&head).map_err(|e| StorageError::Db(e.to_string()))?;
+            self.heads.insert(key, json)?;
+            migrated += 1;
+        }
+        if migrated > 0 {
+            tracing::warn!(
+                migrated,
+                "ledger format 1 migrated to 2: heads recorded at each workflow's last stored step"
+            );
+        }
+        self.meta.insert(LEDGER_FORMAT, b"2".as_slice())?;
         Ok(())
     }
 
@@ -111,6 +212,26 @@ impl SledStore {
         }
         Ok(())
     }
+}
+
+/// A raw key and value.
+pub type RawEntry = (Vec<u8>, Vec<u8>);
+
+fn workflow_key(tenant: &str, id: &Uuid) -> Vec<u8> {
+    let mut key = scoped_key(tenant, "");
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// `tenant \0 id(16)` back into its parts.
+fn split_workflow_key(key: &[u8]) -> Option<(String, Uuid)> {
+    let cut = key.len().checked_sub(17)?;
+    if key[cut] != 0 {
+        return None;
+    }
+    let tenant = std::str::from_utf8(&key[..cut]).ok()?.to_string();
+    let id = Uuid::from_slice(&key[cut + 1..]).ok()?;
+    Some((tenant, id))
 }
 
 fn step_key(id: &Uuid, seq: u64) -> [u8; 24] {
@@ -217,17 +338,29 @@ impl Store for SledStore {
 
     fn put_workflow(&self, workflow: &Workflow) -> Result<(), StorageError> {
         self.writable()?;
-        let key = scoped_key(&workflow.tenant, "");
-        let mut key = key;
-        key.extend_from_slice(workflow.id.as_bytes());
+        let key = workflow_key(&workflow.tenant, &workflow.id);
         let json = serde_json::to_vec(workflow).map_err(|e| StorageError::Db(e.to_string()))?;
-        self.workflows.insert(key, json)?;
+        let head = serde_json::to_vec(&Head {
+            seq: 0,
+            hash: workflow.genesis.clone(),
+        })
+        .map_err(|e| StorageError::Db(e.to_string()))?;
+        (&self.workflows, &self.heads)
+            .transaction(|(w, h)| {
+                w.insert(key.as_slice(), json.as_slice())?;
+                if h.get(key.as_slice())?.is_none() {
+                    h.insert(key.as_slice(), head.as_slice())?;
+                }
+                Ok(())
+            })
+            .map_err(|e: sled::transaction::TransactionError<()>| {
+                StorageError::Db(format!("{e:?}"))
+            })?;
         Ok(())
     }
 
     fn get_workflow(&self, tenant: &str, id: &Uuid) -> Result<Option<Workflow>, StorageError> {
-        let mut key = scoped_key(tenant, "");
-        key.extend_from_slice(id.as_bytes());
+        let key = workflow_key(tenant, id);
         match self.workflows.get(&key)? {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
@@ -257,25 +390,30 @@ impl Store for SledStore {
         self.writable()?;
         let key = step_key(step_of, step.seq);
         let json = serde_json::to_vec(step).map_err(|e| StorageError::Db(e.to_string()))?;
-        match divergent_at_nanos {
-            None => {
-                self.steps.insert(key, json)?;
-            }
-            Some(nanos) => {
-                let mut dkey = scoped_key(tenant, "");
-                dkey.extend_from_slice(&(u64::MAX - nanos).to_be_bytes());
-                dkey.extend_from_slice(&key);
-                (&self.steps, &self.drift)
-                    .transaction(|(s, d)| {
-                        s.insert(&key, json.as_slice())?;
-                        d.insert(dkey.as_slice(), &[] as &[u8])?;
-                        Ok(())
-                    })
-                    .map_err(|e: sled::transaction::TransactionError<()>| {
-                        StorageError::Db(format!("{e:?}"))
-                    })?;
-            }
-        }
+        let wkey = workflow_key(tenant, step_of);
+        let head = serde_json::to_vec(&Head {
+            seq: step.seq,
+            hash: step.hash.clone(),
+        })
+        .map_err(|e| StorageError::Db(e.to_string()))?;
+        let dkey = divergent_at_nanos.map(|nanos| {
+            let mut dkey = scoped_key(tenant, "");
+            dkey.extend_from_slice(&(u64::MAX - nanos).to_be_bytes());
+            dkey.extend_from_slice(&key);
+            dkey
+        });
+        (&self.steps, &self.heads, &self.drift)
+            .transaction(|(s, h, d)| {
+                s.insert(&key, json.as_slice())?;
+                h.insert(wkey.as_slice(), head.as_slice())?;
+                if let Some(dkey) = &dkey {
+                    d.insert(dkey.as_slice(), &[] as &[u8])?;
+                }
+                Ok(())
+            })
+            .map_err(|e: sled::transaction::TransactionError<()>| {
+                StorageError::Db(format!("{e:?}"))
+            })?;
         Ok(())
     }
 
@@ -344,6 +482,107 @@ impl Store for SledStore {
             });
         }
         Ok(out)
+    }
+
+    fn head(&self, tenant: &str, id: &Uuid) -> Result<Option<Head>, StorageError> {
+        match self.heads.get(workflow_key(tenant, id))? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| corrupt(format!("heads/{tenant}/{id}"), e)),
+        }
+    }
+
+    fn heads(&self) -> Result<Vec<(String, Uuid, Head)>, StorageError> {
+        self.heads
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let shown = format!("heads/{}", hex::encode(&k));
+                let (tenant, id) =
+                    split_workflow_key(&k).ok_or_else(|| corrupt(shown.clone(), "bad key"))?;
+                let head = serde_json::from_slice(&v).map_err(|e| corrupt(shown, e))?;
+                Ok((tenant, id, head))
+            })
+            .collect()
+    }
+
+    fn ledger(&self) -> Result<Vec<LedgerRecord>, StorageError> {
+        let mut out = Vec::new();
+        for kv in self.workflows.iter() {
+            let (k, v) = kv?;
+            let (tenant, id) = match split_workflow_key(&k) {
+                Some((t, i)) => (t, Some(i)),
+                None => (String::from_utf8_lossy(&k).into_owned(), None),
+            };
+            let key = match id {
+                Some(i) => format!("{tenant}/{i}"),
+                None => format!("workflows/{}", hex::encode(&k)),
+            };
+            let workflow = serde_json::from_slice::<Workflow>(&v)
+                .map_err(|e| format!("the workflow record does not decode: {e}"));
+            let head = match self.heads.get(&k)? {
+                None => Ok(None),
+                Some(h) => serde_json::from_slice::<Head>(&h)
+                    .map(Some)
+                    .map_err(|e| format!("the head record does not decode: {e}")),
+            };
+            out.push(LedgerRecord {
+                key,
+                tenant,
+                id,
+                workflow,
+                head,
+            });
+        }
+        for kv in self.heads.iter() {
+            let (k, _) = kv?;
+            if self.workflows.contains_key(&k)? {
+                continue;
+            }
+            let (tenant, id) = match split_workflow_key(&k) {
+                Some((t, i)) => (t, Some(i)),
+                None => (String::from_utf8_lossy(&k).into_owned(), None),
+            };
+            out.push(LedgerRecord {
+                key: match id {
+                    Some(i) => format!("{tenant}/{i}"),
+                    None => format!("heads/{}", hex::encode(&k)),
+                },
+                tenant,
+                id,
+                workflow: Err("a head exists but the workflow record was removed".into()),
+                head: Ok(None),
+            });
+        }
+        Ok(out)
+    }
+
+    fn stored_steps(&self, workflow: &Uuid) -> Result<Vec<StoredStep>, StorageError> {
+        self.steps
+            .scan_prefix(workflow.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                let seq = k
+                    .get(16..24)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Ok((
+                    seq,
+                    serde_json::from_slice::<Step>(&v).map_err(|e| e.to_string()),
+                ))
+            })
+            .collect()
+    }
+
+    fn put_checkpoint(&self, record: &[u8]) -> Result<(), StorageError> {
+        self.writable()?;
+        self.checkpoints.insert(LATEST, record)?;
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.checkpoints.get(LATEST)?.map(|v| v.to_vec()))
     }
 
     fn flush(&self) -> Result<(), StorageError> {

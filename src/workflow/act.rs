@@ -158,7 +158,9 @@ impl TokenVerifier {
             DecodingKey::from_jwk(jwk).map_err(|e| WorkflowError::InvalidToken(e.to_string()))?;
         let mut validation = Validation::new(header.alg);
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // `iss` and `aud` must be present (and match when configured;
+        // `serve` refuses `--jwks` without both configured).
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         if !self.issuers.is_empty() {
             validation.set_issuer(&self.issuers);
         }
@@ -259,20 +261,24 @@ mod tests {
 
     #[test]
     fn verified_tokens_check_signature_expiry_and_issuer() {
-        let v = TokenVerifier::from_jwks(&hs_jwks(b"secret-1"), vec!["https://idp".into()], None)
-            .unwrap();
+        let v = TokenVerifier::from_jwks(
+            &hs_jwks(b"secret-1"),
+            vec!["https://idp".into()],
+            Some("telos".into()),
+        )
+        .unwrap();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
         let good = token(
             b"secret-1",
-            json!({"sub": "alice", "iss": "https://idp", "exp": now + 60}),
+            json!({"sub": "alice", "aud": "telos", "iss": "https://idp", "exp": now + 60}),
         );
         assert!(v.read(&good).unwrap().verified);
         let forged = token(
             b"other",
-            json!({"sub": "alice", "iss": "https://idp", "exp": now + 60}),
+            json!({"sub": "alice", "aud": "telos", "iss": "https://idp", "exp": now + 60}),
         );
         assert!(matches!(
             v.read(&forged),
@@ -280,7 +286,7 @@ mod tests {
         ));
         let expired = token(
             b"secret-1",
-            json!({"sub": "alice", "iss": "https://idp", "exp": now - 3600}),
+            json!({"sub": "alice", "aud": "telos", "iss": "https://idp", "exp": now - 3600}),
         );
         assert!(matches!(
             v.read(&expired),
@@ -288,7 +294,7 @@ mod tests {
         ));
         let wrong_iss = token(
             b"secret-1",
-            json!({"sub": "alice", "iss": "https://evil", "exp": now + 60}),
+            json!({"sub": "alice", "aud": "telos", "iss": "https://evil", "exp": now + 60}),
         );
         assert!(matches!(
             v.read(&wrong_iss),
@@ -296,10 +302,34 @@ mod tests {
         ));
         let early = token(
             b"secret-1",
-            json!({"sub": "alice", "iss": "https://idp", "exp": now + 600, "nbf": now + 300}),
+            json!({"sub": "alice", "aud": "telos", "iss": "https://idp", "exp": now + 600, "nbf": now + 300}),
         );
         assert!(matches!(
             v.read(&early),
+            Err(WorkflowError::InvalidToken(_))
+        ));
+        // `iss` and `aud` are required claims; the error names the missing one.
+        for (claim, claims) in [
+            (
+                "iss",
+                json!({"sub": "alice", "aud": "telos", "exp": now + 60}),
+            ),
+            (
+                "aud",
+                json!({"sub": "alice", "iss": "https://idp", "exp": now + 60}),
+            ),
+        ] {
+            match v.read(&token(b"secret-1", claims)) {
+                Err(WorkflowError::InvalidToken(m)) => assert!(m.contains(claim), "{m}"),
+                other => panic!("{claim}: {other:?}"),
+            }
+        }
+        let wrong_aud = token(
+            b"secret-1",
+            json!({"sub": "alice", "iss": "https://idp", "aud": "other", "exp": now + 60}),
+        );
+        assert!(matches!(
+            v.read(&wrong_aud),
             Err(WorkflowError::InvalidToken(_))
         ));
         assert!(matches!(

@@ -82,21 +82,201 @@ pub struct Workflow {
     /// When it was closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<String>,
-    /// The hash every step chain starts from: it commits to the id, the
-    /// subject and the intent.
+    /// The hash every step chain starts from (see [`Workflow::genesis_hash`]).
     pub genesis: String,
+    /// The ledger format the record was written in: 2 (the genesis commits
+    /// to everything the verdicts depend on), or 1 for records written
+    /// before format 2, whose genesis commits to the id, subject and intent
+    /// only. Absent in format-1 records.
+    #[serde(default = "legacy_ledger")]
+    pub ledger: u32,
+}
+
+/// The ledger format new workflows are written in.
+pub const LEDGER_VERSION: u32 = 2;
+
+fn legacy_ledger() -> u32 {
+    1
 }
 
 impl Workflow {
-    /// The genesis hash of a workflow's chain.
-    pub fn genesis_hash(id: &Uuid, subject: &Subject, intent: &Intent) -> String {
+    /// The genesis hash of this workflow's chain, in its ledger format.
+    /// Format 2 hashes the id, tenant, subject, intent, catalog name, a
+    /// SHA-256 digest of the frozen catalog, the allowed agents, the
+    /// context and the creation time, so changing any of them in the
+    /// stored record breaks the chain at its genesis. Format 1 hashes the
+    /// id, subject and intent.
+    pub fn genesis_hash(&self) -> String {
         let mut h = Sha256::new();
-        h.update(b"telos-workflow-v1\0");
-        h.update(id.as_bytes());
-        h.update(serde_json::to_vec(subject).unwrap_or_default());
-        h.update(serde_json::to_vec(intent).unwrap_or_default());
+        if self.ledger < 2 {
+            h.update(b"telos-workflow-v1\0");
+            h.update(self.id.as_bytes());
+            h.update(serde_json::to_vec(&self.subject).unwrap_or_default());
+            h.update(serde_json::to_vec(&self.intent).unwrap_or_default());
+            return hex::encode(h.finalize());
+        }
+        let committed = serde_json::json!({
+            "id": self.id,
+            "tenant": self.tenant,
+            "subject": self.subject,
+            "intent": self.intent,
+            "catalog_name": self.catalog_name,
+            "catalog_sha256": catalog_digest(&self.catalog),
+            "allowed_agents": self.allowed_agents,
+            "context": self.context,
+            "created_at": self.created_at,
+        });
+        h.update(b"telos-workflow-v2\0");
+        h.update(serde_json::to_vec(&committed).unwrap_or_default());
         hex::encode(h.finalize())
     }
+}
+
+/// SHA-256 (hex) of a catalog's JSON encoding.
+pub fn catalog_digest(catalog: &Catalog) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(catalog).unwrap_or_default(),
+    ))
+}
+
+/// The head of a workflow's chain: the last step's seq and hash (seq 0 and
+/// the genesis hash before the first step). Stored next to the workflow
+/// record and updated in the same write as every step, so removing the
+/// last steps leaves a head that points past the end of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// The last step's seq.
+    pub seq: u64,
+    /// The last step's hash.
+    pub hash: String,
+}
+
+/// Why a workflow's ledger does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerBreak {
+    /// The first step concerned (0: the workflow record or its genesis).
+    pub at: u64,
+    /// What is wrong, for an operator.
+    pub reason: String,
+}
+
+/// A stored step as read back for verification: its key's seq and the
+/// record, or why it does not decode.
+pub type StoredStep = (u64, Result<Step, String>);
+
+/// Checks a workflow's ledger one step at a time (so a long chain can be
+/// read in pages): the genesis against the record, every step's seq, link
+/// and hash in key order, and finally the stored head against the last
+/// step.
+#[derive(Debug, Clone)]
+pub struct ChainCheck {
+    prev: String,
+    last: u64,
+    broken: Option<LedgerBreak>,
+}
+
+impl ChainCheck {
+    /// Starts at the workflow's genesis (checking it).
+    pub fn new(workflow: &Workflow) -> Self {
+        let broken = (workflow.genesis_hash() != workflow.genesis).then(|| LedgerBreak {
+            at: 0,
+            reason: "the genesis hash does not match the workflow record (its tenant, subject, \
+                     intent, catalog, allowed agents or context changed)"
+                .into(),
+        });
+        Self {
+            prev: workflow.genesis.clone(),
+            last: 0,
+            broken,
+        }
+    }
+
+    /// Checks the next stored step (`key_seq` is the seq in its key).
+    pub fn push(&mut self, key_seq: u64, step: Result<&Step, &str>) {
+        if self.broken.is_some() {
+            return;
+        }
+        let want = self.last + 1;
+        let reason = if key_seq != want {
+            Some(format!(
+                "step {want} is missing (the next stored step is {key_seq}): steps were removed"
+            ))
+        } else {
+            match step {
+                Err(e) => Some(format!("step {want} does not decode: {e}")),
+                Ok(s) if s.seq != want => Some(format!(
+                    "the step stored at {want} says it is step {}: steps were moved",
+                    s.seq
+                )),
+                Ok(s) if s.prev_hash != self.prev => Some(format!(
+                    "step {want} does not link to the step before it: steps were reordered or replaced"
+                )),
+                Ok(s) if s.compute_hash() != s.hash => Some(format!(
+                    "step {want} does not match its hash: it was edited"
+                )),
+                Ok(s) => {
+                    self.prev = s.hash.clone();
+                    self.last = want;
+                    None
+                }
+            }
+        };
+        if let Some(reason) = reason {
+            self.broken = Some(LedgerBreak { at: want, reason });
+        }
+    }
+
+    /// The first problem, with the stored head checked against the last
+    /// step.
+    pub fn finish(self, head: Option<&Head>) -> Result<(), LedgerBreak> {
+        if let Some(b) = self.broken {
+            return Err(b);
+        }
+        let last = self.last;
+        let broken = |at: u64, reason: String| Err(LedgerBreak { at, reason });
+        let Some(head) = head else {
+            return broken(last + 1, "the workflow has no head record".into());
+        };
+        if head.seq > last {
+            return broken(
+                last + 1,
+                format!(
+                    "the head is at step {} but the chain ends at step {last}: steps were removed",
+                    head.seq
+                ),
+            );
+        }
+        if head.seq < last {
+            return broken(
+                head.seq + 1,
+                format!(
+                    "the chain goes on to step {last} past its head at step {}: steps were added outside telos",
+                    head.seq
+                ),
+            );
+        }
+        if head.hash != self.prev {
+            return broken(
+                last,
+                format!("the head hash differs from step {last}'s hash"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Checks a workflow's whole ledger with [`ChainCheck`]; returns the first
+/// problem.
+pub fn verify_ledger(
+    workflow: &Workflow,
+    head: Option<&Head>,
+    steps: &[StoredStep],
+) -> Result<(), LedgerBreak> {
+    let mut check = ChainCheck::new(workflow);
+    for (key_seq, step) in steps {
+        check.push(*key_seq, step.as_ref().map_err(String::as_str));
+    }
+    check.finish(head)
 }
 
 /// Whether a step called a tool or a skill.
@@ -175,10 +355,10 @@ impl Step {
 }
 
 /// Checks a chain of steps against a workflow's genesis; returns the seq of
-/// the first broken link.
+/// the first broken link. (Without the head this cannot see removed last
+/// steps; [`verify_ledger`] can.)
 pub fn verify_chain(workflow: &Workflow, steps: &[Step]) -> Result<(), u64> {
-    if Workflow::genesis_hash(&workflow.id, &workflow.subject, &workflow.intent) != workflow.genesis
-    {
+    if workflow.genesis_hash() != workflow.genesis {
         return Err(0);
     }
     let mut prev = workflow.genesis.clone();

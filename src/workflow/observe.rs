@@ -32,6 +32,22 @@ pub struct StepReport {
     pub at: Option<String>,
 }
 
+/// Longest `actor.type`, `actor.id`, `sub`, and `sub`/`iss` of each `act`
+/// level, in characters.
+pub const MAX_ID_CHARS: usize = 256;
+/// Largest `actor` (with its properties) as compact JSON, in bytes.
+pub const MAX_ACTOR_BYTES: usize = 4096;
+
+fn cap(field: &'static str, value: &str) -> Result<(), WorkflowError> {
+    if value.chars().count() > MAX_ID_CHARS {
+        return Err(WorkflowError::Field {
+            field,
+            reason: format!("longer than the cap of {MAX_ID_CHARS} characters"),
+        });
+    }
+    Ok(())
+}
+
 /// Turns a step report into an observed step: exactly one of tool or
 /// skill, the token read (and verified when `verifier` has keys), the `act`
 /// claim parsed to at most `max_act_depth` levels, the time checked.
@@ -72,6 +88,23 @@ pub fn observe(
             });
         }
     };
+    cap("actor", &actor.kind)?;
+    cap("actor", &actor.id)?;
+    if serde_json::to_vec(&actor).map_or(0, |v| v.len()) > MAX_ACTOR_BYTES {
+        return Err(WorkflowError::Field {
+            field: "actor",
+            reason: format!("larger than the cap of {MAX_ACTOR_BYTES} bytes"),
+        });
+    }
+    if let Some(sub) = &sub {
+        cap("sub", sub)?;
+    }
+    for a in &chain {
+        cap("act", &a.sub)?;
+        if let Some(iss) = &a.iss {
+            cap("act", iss)?;
+        }
+    }
     let at = match input.at {
         Some(at) => {
             parse_time("at", &at)?;
@@ -90,4 +123,54 @@ pub fn observe(
         outcome: input.outcome,
         at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn report() -> StepReport {
+        StepReport {
+            actor: Some(Subject::new("agent", "fin")),
+            tool: Some("t".into()),
+            ..StepReport::default()
+        }
+    }
+
+    #[test]
+    fn actor_sub_and_act_are_capped_naming_the_field() {
+        let long = "x".repeat(MAX_ID_CHARS + 1);
+        let ok = "é".repeat(MAX_ID_CHARS);
+        let v = TokenVerifier::unverified();
+        let field = |r: StepReport| match observe(r, &v, 16) {
+            Err(WorkflowError::Field { field, reason }) => {
+                assert!(reason.contains("cap"), "{reason}");
+                field
+            }
+            other => panic!("{other:?}"),
+        };
+        let mut r = report();
+        r.actor = Some(Subject::new("agent", long.clone()));
+        assert_eq!(field(r), "actor");
+        let mut r = report();
+        let mut big = Subject::new("agent", "fin");
+        let mut props = serde_json::Map::new();
+        props.insert("blob".into(), json!("y".repeat(MAX_ACTOR_BYTES)));
+        big.properties = Some(props);
+        r.actor = Some(big);
+        assert_eq!(field(r), "actor");
+        let mut r = report();
+        r.sub = Some(long.clone());
+        assert_eq!(field(r), "sub");
+        let mut r = report();
+        r.act = Some(json!({"sub": "fin", "act": {"sub": long}}));
+        assert_eq!(field(r), "act");
+        // At the cap (in characters, not bytes) everything passes.
+        let mut r = report();
+        r.actor = Some(Subject::new("agent", ok.clone()));
+        r.sub = Some(ok.clone());
+        r.act = Some(json!({"sub": ok}));
+        assert!(observe(r, &v, 16).is_ok());
+    }
 }

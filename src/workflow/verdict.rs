@@ -65,6 +65,9 @@ pub enum ReasonCode {
     WorkflowClosed,
     /// The chain came from a token that was not verified.
     UnverifiedToken,
+    /// A verified token is required (`--require-verified-chain`) and the
+    /// step's chain or `sub` did not come from one.
+    UnverifiedChain,
 }
 
 impl ReasonCode {
@@ -87,6 +90,7 @@ impl ReasonCode {
             Self::DelegationCycle => "delegation_cycle",
             Self::WorkflowClosed => "workflow_closed",
             Self::UnverifiedToken => "unverified_token",
+            Self::UnverifiedChain => "unverified_chain",
         }
     }
 
@@ -106,7 +110,8 @@ impl ReasonCode {
             | Self::ActorMismatch
             | Self::DelegationTooDeep
             | Self::DelegationCycle
-            | Self::WorkflowClosed => Verdict::Divergent,
+            | Self::WorkflowClosed
+            | Self::UnverifiedChain => Verdict::Divergent,
         }
     }
 }

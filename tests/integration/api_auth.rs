@@ -27,6 +27,10 @@ const KEYS: [(&str, &str, &str, &[&str]); 6] = [
 ];
 
 fn app(rate: Option<(u32, u32)>) -> Router {
+    app_with_pdp(rate, telos::pdp::Pdp::new(None, false))
+}
+
+fn app_with_pdp(rate: Option<(u32, u32)>, pdp: telos::pdp::Pdp) -> Router {
     let file: Vec<Value> = KEYS
         .iter()
         .map(|(client, tenant, key, roles)| {
@@ -49,7 +53,7 @@ fn app(rate: Option<(u32, u32)>) -> Router {
         service,
         limits: limits().into(),
         prometheus: None,
-        pdp: Arc::new(telos::pdp::Pdp::new(None, false)),
+        pdp: Arc::new(pdp),
         public_url: None,
         auth: telos::auth::Authenticator::new(Some(keys), None),
         limiter: rate.map(|(r, b)| {
@@ -337,4 +341,81 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
     // Another client has its own bucket.
     let (s, _) = call(&app, Some("k-all-b"), "GET", "/v1/drift", None).await;
     assert_eq!(s, StatusCode::OK);
+}
+
+/// AuthZEN searches list only the caller's tenant's entities (and shared
+/// ones), and an evaluation naming another tenant's entity is denied.
+#[tokio::test]
+async fn searches_are_scoped_to_the_callers_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.cedar"),
+        r#"permit(principal, action == Action::"read", resource);"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("entities.json"),
+        json!([
+            {"uid": {"type": "record", "id": "acme-plan"}, "attrs": {"tenant": "acme"}, "parents": []},
+            {"uid": {"type": "record", "id": "globex-plan"}, "attrs": {"tenant": "globex"}, "parents": []},
+            {"uid": {"type": "record", "id": "handbook"}, "attrs": {}, "parents": []}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let pdp = telos::pdp::Pdp::new(
+        Some(telos::pdp::BasePolicy::load(dir.path()).unwrap()),
+        false,
+    );
+    let app = app_with_pdp(None, pdp);
+    let search = json!({"subject": {"type": "user", "id": "u"}, "action": {"name": "read"}, "resource": {"type": "record"}});
+    let ids = |b: &Value| {
+        let mut v: Vec<String> = b["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let (s, a) = call(
+        &app,
+        Some("k-pep-a"),
+        "POST",
+        "/access/v1/search/resource",
+        Some(search.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    assert_eq!(ids(&a), vec!["acme-plan", "handbook"]);
+    let (s, b) = call(
+        &app,
+        Some("k-all-b"),
+        "POST",
+        "/access/v1/search/resource",
+        Some(search),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(ids(&b), vec!["globex-plan", "handbook"]);
+    let eval = |id: &str| json!({"subject": {"type": "user", "id": "u"}, "action": {"name": "read"}, "resource": {"type": "record", "id": id}});
+    let (_, d) = call(
+        &app,
+        Some("k-all-b"),
+        "POST",
+        "/access/v1/evaluation",
+        Some(eval("acme-plan")),
+    )
+    .await;
+    assert_eq!(d["decision"], false, "{d}");
+    let (_, d) = call(
+        &app,
+        Some("k-pep-a"),
+        "POST",
+        "/access/v1/evaluation",
+        Some(eval("acme-plan")),
+    )
+    .await;
+    assert_eq!(d["decision"], true, "{d}");
 }

@@ -138,17 +138,24 @@ async fn a_benign_trace_and_a_hijack() {
     assert!(future["items"].as_array().unwrap().is_empty());
 }
 
+/// Every reported string a PEP controls (actor, `act` chain, tool name,
+/// argument keys and values) reaches the HTML report escaped: an injected
+/// `<script>` or attribute-breaking quote never appears as markup.
 #[tokio::test]
-async fn html_reports_render_without_scripts() {
+async fn html_reports_escape_every_reported_string() {
     let (app, _) = app();
     let id = open(&app, PROMPT).await;
-    step(
+    let payload = "<script>alert(1)</script>";
+    let (s, b) = step(
         &app,
         &id,
-        json!({"tool": "change_password", "arguments": {},
-        "act": {"sub": "executor", "act": {"sub": "planner"}}}),
+        json!({"actor": {"type": "agent", "id": format!("fin{payload}")},
+        "tool": format!("x\"><script>alert(2)</script>"),
+        "arguments": {"<script>k</script>": payload},
+        "act": {"sub": format!("executor{payload}"), "act": {"sub": "planner<img src=x onerror=alert(3)>"}}}),
     )
     .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
     let req = Request::builder()
         .uri(format!("/v1/workflows/{id}/report"))
         .header("accept", "text/html")
@@ -158,8 +165,21 @@ async fn html_reports_render_without_scripts() {
     assert_eq!(s, StatusCode::OK);
     let html = body.as_str().unwrap();
     assert!(html.contains("<svg") && html.contains("planner") && html.contains("executor"));
-    assert!(html.contains("tool_outside_intent"));
-    assert!(!html.contains("<script"));
+    assert!(html.contains("unknown_tool"), "{html}");
+    // The payloads are there, as text.
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(html.contains("x&quot;&gt;&lt;script&gt;alert(2)"), "{html}");
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(3)&gt;"),
+        "{html}"
+    );
+    // And nowhere as markup.
+    let lower = html.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "{html}");
+    assert!(!lower.contains("<img"), "{html}");
 }
 
 #[tokio::test]
@@ -320,4 +340,120 @@ async fn step_input_errors() {
         (s, b["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_query"))
     );
+}
+
+/// Steps are paged in `GET /v1/workflows/{id}` and its report (`limit` +
+/// `cursor`); the report's counts and chain still cover every step.
+#[tokio::test]
+async fn steps_are_paged_with_a_cursor() {
+    let (app, _) = app();
+    let id = open(&app, PROMPT).await;
+    for _ in 0..5 {
+        let (s, b) = step(
+            &app,
+            &id,
+            json!({"actor": {"type": "agent", "id": "fin"}, "tool": "get_invoice", "arguments": {}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let mut seen = Vec::new();
+    let mut uri = format!("/v1/workflows/{id}?limit=2");
+    loop {
+        let (s, wf) = send(&app, "GET", &uri, None).await;
+        assert_eq!(s, StatusCode::OK, "{wf}");
+        let steps = wf["steps"].as_array().unwrap();
+        assert!(steps.len() <= 2);
+        seen.extend(steps.iter().map(|s| s["seq"].as_u64().unwrap()));
+        match wf["next_cursor"].as_str() {
+            Some(c) => uri = format!("/v1/workflows/{id}?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+    let (_, all) = send(&app, "GET", &format!("/v1/workflows/{id}"), None).await;
+    assert_eq!(all["steps"].as_array().unwrap().len(), 5);
+    assert!(all.get("next_cursor").is_none());
+
+    let (s, r) = send(
+        &app,
+        "GET",
+        &format!("/v1/workflows/{id}/report?limit=2&cursor=3"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let seqs: Vec<u64> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![3, 4]);
+    assert_eq!(r["next_cursor"], "5");
+    assert_eq!(r["chain"]["length"], 5);
+    assert_eq!(r["chain"]["verified"], true);
+    let total = r["counts"]["allowed"].as_u64().unwrap()
+        + r["counts"]["tolerated"].as_u64().unwrap()
+        + r["counts"]["divergent"].as_u64().unwrap();
+    assert_eq!(total, 5);
+
+    for bad in ["abc", "0", "-1"] {
+        let (s, b) = send(
+            &app,
+            "GET",
+            &format!("/v1/workflows/{id}?cursor={bad}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
+    }
+}
+
+/// A used-up step quota is 429 `quota_exceeded` naming the quota, and
+/// nothing is stored.
+#[tokio::test]
+async fn a_used_up_step_quota_is_429_naming_it() {
+    use std::sync::Arc;
+    let store = Arc::new(telos::storage::SledStore::temporary().unwrap());
+    let mut config = crate::common::service_config();
+    config.tracker.max_steps_per_workflow = 2;
+    let service = Arc::new(telos::service::Service::new(store, config));
+    let enc =
+        telos::extraction::keyword::KeywordEncoder::new(telos::extraction::runtime::Calibration {
+            scale: 10.0,
+            bias: -2.0,
+        });
+    service.set_extractor(telos::extraction::Extractor::new(
+        Arc::new(enc),
+        Default::default(),
+    ));
+    let app = telos::api::router(telos::api::AppState {
+        service,
+        limits: crate::common::limits().into(),
+        prometheus: None,
+        pdp: Arc::new(telos::pdp::Pdp::new(None, false)),
+        public_url: None,
+        auth: telos::auth::Authenticator::open(),
+        limiter: None,
+        metrics_public: true,
+    });
+    let id = open(&app, PROMPT).await;
+    let body =
+        json!({"actor": {"type": "agent", "id": "fin"}, "tool": "get_invoice", "arguments": {}});
+    for _ in 0..2 {
+        assert_eq!(step(&app, &id, body.clone()).await.0, StatusCode::CREATED);
+    }
+    let (s, b) = step(&app, &id, body).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    assert_eq!(b["error"]["code"], "quota_exceeded");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("steps per workflow"),
+        "{b}"
+    );
+    let (_, wf) = send(&app, "GET", &format!("/v1/workflows/{id}"), None).await;
+    assert_eq!(wf["steps"].as_array().unwrap().len(), 2);
 }

@@ -37,10 +37,11 @@ fn workflow(n: usize) -> Workflow {
         "entry_scores": [],
         "created_at": "2026-01-01T00:00:00Z",
         "closed": false,
-        "genesis": ""
+        "genesis": "",
+        "ledger": 2
     }))
     .unwrap();
-    w.genesis = Workflow::genesis_hash(&w.id, &w.subject, &w.intent);
+    w.genesis = w.genesis_hash();
     w
 }
 
@@ -93,6 +94,13 @@ fn check(
         let got = store.steps(&w.id, 1, usize::MAX).unwrap();
         assert_eq!(got.iter().collect::<Vec<_>>(), want);
         assert!(telos::workflow::verify_chain(w, &got).is_ok());
+        // The head moved with every step, in the same write.
+        let head = store.head(&w.tenant, &w.id).unwrap().unwrap();
+        assert_eq!(head.seq, got.len() as u64);
+        assert_eq!(
+            head.hash,
+            got.last().map_or(w.genesis.clone(), |s| s.hash.clone())
+        );
     }
     for tenant in ["acme", "globex"] {
         let want: Vec<(uuid::Uuid, u64)> = drift

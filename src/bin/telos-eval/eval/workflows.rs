@@ -172,8 +172,9 @@ pub async fn score_scenarios(
             created_at: String::new(),
             closed: false,
             closed_at: None,
+            ledger: telos::workflow::LEDGER_VERSION,
         };
-        wf.genesis = Workflow::genesis_hash(&wf.id, &wf.subject, &wf.intent);
+        wf.genesis = wf.genesis_hash();
         let mut graph = DelegationGraph::new(&sc.subject.id);
         c.scenarios += 1;
         for (n, st) in sc.steps.iter().enumerate() {
