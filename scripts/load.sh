@@ -2,8 +2,11 @@
 # Bounded loopback load test. Starts a release server on 127.0.0.1 with a
 # throw-away data directory, registers the travel catalog, then measures:
 #   1. POST /v1/intents: one client (latency) with a 21-token one-action
-#      request and the 20-token two-action headline request (one model
+#      request, the 20-token two-action headline request (one model
 #      pass: its clauses are pooled from the request's per-token outputs),
+#      a 59-word five-sentence request with a greeting, background and a
+#      condition, and the 21-token request against a 300-tool catalog (the
+#      travel tools plus 285 real MCP tools, fixtures/load/catalog_300.json),
 #      then 16 concurrent clients with the one-action request (throughput);
 #   2. POST /v1/workflows/{id}/steps with 32 concurrent clients, one
 #      workflow each (durable, group-committed steps);
@@ -38,7 +41,8 @@ new_workflow() {
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])'
 }
 curl -sf -X PUT -H 'content-type: application/json' --data @fixtures/intents/travel/catalog.json "$base/v1/catalogs/travel" >/dev/null
-for body in intent_20_tokens intent_two_actions; do
+curl -sf -X PUT -H 'content-type: application/json' --data @fixtures/load/catalog_300.json "$base/v1/catalogs/travel300" >/dev/null
+for body in intent_20_tokens intent_two_actions intent_60_words intent_20_tokens_300_tools; do
   echo "== POST /v1/intents, 1 client, 500 requests ($body)"
   target/release/examples/loadgen --url "$base/v1/intents" --body "fixtures/load/$body.json" \
     --concurrency 1 --requests 500 --max-seconds 60
