@@ -18,6 +18,7 @@ mod crash;
 mod durability;
 mod fail_closed;
 mod fuzz_regressions;
+mod mcp_proxy;
 mod model;
 mod server;
 mod storage_model;
