@@ -243,15 +243,19 @@ impl Telos {
         &self,
         workflow: &str,
         agent: &(String, String),
+        sub: Option<&str>,
         tool: &str,
         arguments: &Value,
     ) -> Result<Decision, ProxyError> {
-        let body = json!({
+        let mut body = json!({
             "subject": {"type": agent.0, "id": agent.1},
             "action": {"name": "tools/call"},
             "resource": {"type": "tool", "id": tool, "properties": {"arguments": arguments}},
             "context": {"workflow_id": workflow},
         });
+        if let Some(sub) = sub {
+            body["context"]["sub"] = Value::String(sub.to_string());
+        }
         let d = match self
             .call(reqwest::Method::POST, "/access/v1/evaluation", &body)
             .await
@@ -821,7 +825,13 @@ impl Proxy {
             let decision = match self.workflow_id().await {
                 Ok(wf) => self
                     .telos
-                    .evaluate(&wf, &self.agent, &tool, &arguments)
+                    .evaluate(
+                        &wf,
+                        &self.agent,
+                        self.subject.as_ref().map(|s| s.1.as_str()),
+                        &tool,
+                        &arguments,
+                    )
                     .await
                     .map(|d| (wf, d)),
                 Err(e) => Err(e),

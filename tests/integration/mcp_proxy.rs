@@ -503,3 +503,52 @@ async fn an_upstream_crash_fails_the_pending_call_and_every_later_one() {
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// Proxy overhead on an allowed `tools/call` (`mcp-server-time`'s
+/// `get_current_time`), against a direct call to the same server. Not a
+/// pass/fail test: run `cargo test --test integration -- --ignored
+/// mcp_proxy::overhead --nocapture` (add `--release` for release figures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run on demand"]
+async fn overhead() {
+    let Some((python, _)) = provisioned() else {
+        return;
+    };
+    let server = root().join(".mcp/py/mcp-server-time/bin/mcp-server-time");
+    let (url, _app, _stop) = telos().await;
+    let direct = json!([server, "--local-timezone", "UTC"]);
+    let proxied = json!([
+        env!("CARGO_BIN_EXE_telos"),
+        "mcp-proxy",
+        "--telos",
+        url,
+        "--catalog",
+        "time",
+        "--prompt",
+        "What time is it in Paris?",
+        "--subject",
+        "user:ana",
+        "--",
+        server,
+        "--local-timezone",
+        "UTC"
+    ]);
+    let n = std::env::var("MCP_OVERHEAD_CALLS").unwrap_or_else(|_| "300".into());
+    let out = tokio::process::Command::new(&python)
+        .arg(root().join("tests/integration/mcp/overhead.py"))
+        .arg(&n)
+        .arg(direct.to_string())
+        .arg(proxied.to_string())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "mcp-proxy overhead: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
