@@ -176,6 +176,21 @@ pub fn classify(line: &str) -> ClientMessage {
     }
 }
 
+/// The reason codes of a deny's operator reasons (`reason_admin`), as the
+/// client may see them: the codes, not the evidence.
+fn reason_codes(admin: &Value) -> Vec<String> {
+    if let Some(reasons) = admin.get("reasons").and_then(Value::as_array) {
+        return reasons
+            .iter()
+            .filter_map(|r| r.get("code").and_then(Value::as_str).map(str::to_string))
+            .collect();
+    }
+    if admin.get("base_policy").and_then(Value::as_str) == Some("deny") {
+        return vec!["base_policy_deny".into()];
+    }
+    Vec::new()
+}
+
 fn key(id: &Value) -> String {
     id.to_string()
 }
@@ -844,7 +859,7 @@ impl Proxy {
                         id,
                         DENIED,
                         &reason,
-                        Some(json!({"workflow_id": wf, "tool": tool, "reason_admin": admin})),
+                        Some(json!({"workflow_id": wf, "tool": tool, "reasons": reason_codes(&admin)})),
                     ));
                     return;
                 }
@@ -937,6 +952,18 @@ mod tests {
             classify(r#"{"jsonrpc": "2.0", "id": 3, "result": {}}"#),
             ClientMessage::Response(_)
         ));
+    }
+
+    #[test]
+    fn the_client_sees_reason_codes_not_evidence() {
+        let admin = json!({"workflow_id": "w", "verdict": "divergent",
+                           "reasons": [{"code": "tool_outside_intent", "evidence": {"granted": ["x"]}}]});
+        assert_eq!(reason_codes(&admin), ["tool_outside_intent"]);
+        assert_eq!(
+            reason_codes(&json!({"base_policy": "deny", "policies": ["p"]})),
+            ["base_policy_deny"]
+        );
+        assert!(reason_codes(&Value::Null).is_empty());
     }
 
     #[test]

@@ -178,6 +178,11 @@ async fn an_injected_branch_is_blocked_and_the_log_is_served() {
         "{out}"
     );
     assert_eq!(branch["data"]["workflow_id"].as_str(), Some(wf), "{out}");
+    assert_eq!(
+        branch["data"]["reasons"],
+        json!(["tool_outside_intent"]),
+        "{out}"
+    );
     assert!(!git(repo.path(), &["branch", "--list"]).contains("exfiltrate"));
 
     // The report shows both: the log executed, the branch blocked.
