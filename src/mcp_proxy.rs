@@ -433,32 +433,48 @@ async fn run_inner(args: McpProxyArgs) -> Result<(), ProxyError> {
     let reader = {
         let proxy = Arc::clone(&proxy);
         tokio::spawn(async move {
-            let mut lines = BufReader::new(child_out).lines();
+            let mut out = BufReader::new(child_out);
+            let mut buf = Vec::new();
             loop {
-                match lines.next_line().await {
-                    Ok(Some(line)) if line.trim().is_empty() => {}
-                    Ok(Some(line)) => match serde_json::from_str::<Value>(&line) {
+                buf.clear();
+                match out.read_until(b'\n', &mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if buf.trim_ascii().is_empty() => {}
+                    Ok(_) => match serde_json::from_slice::<Value>(&buf) {
                         Ok(msg) => proxy.from_upstream(msg),
                         Err(e) => eprintln!(
                             "telos mcp-proxy: upstream sent a line that is not JSON ({e})"
                         ),
                     },
-                    Ok(None) | Err(_) => break,
                 }
             }
         })
     };
 
     // The client's messages, until it closes stdin.
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // (`read_until` is cancel-safe: a line cut by the other branch goes on
+    // in `buf`, which is cleared only once the line is whole.)
+    let mut stdin = BufReader::new(tokio::io::stdin());
+    let mut buf = Vec::new();
     let mut upstream_exit = None;
     let mut reader = Some(reader);
     loop {
         tokio::select! {
-            line = lines.next_line() => match line? {
-                Some(line) if line.trim().is_empty() => {}
-                Some(line) => proxy.from_client(&line),
-                None => break,
+            n = stdin.read_until(b'\n', &mut buf) => {
+                if n? == 0 {
+                    break;
+                }
+                match std::str::from_utf8(&buf) {
+                    Ok(line) if line.trim().is_empty() => {}
+                    Ok(line) => proxy.from_client(line),
+                    Err(_) => proxy.send_client(error_response(
+                        Value::Null,
+                        PARSE_ERROR,
+                        "Parse error: the line is not UTF-8",
+                        None,
+                    )),
+                }
+                buf.clear();
             },
             _ = async { if let Some(r) = reader.as_mut() { let _ = r.await; } }, if reader.is_some() => {
                 reader = None;

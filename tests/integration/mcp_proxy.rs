@@ -433,6 +433,12 @@ async fn malformed_lines_get_json_rpc_errors_and_the_session_goes_on() {
         (Value::Null, Some(-32700)),
         "{e}"
     );
+    p.stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\xff}\n")
+        .await
+        .unwrap();
+    let e = p.recv().await;
+    assert_eq!(e["error"]["code"].as_i64(), Some(-32700), "{e}");
     p.send(r#"{"id": 7, "method": "tools/list"}"#).await;
     let e = p.recv().await;
     assert_eq!(
