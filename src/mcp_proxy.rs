@@ -502,7 +502,9 @@ async fn run_inner(args: McpProxyArgs) -> Result<(), ProxyError> {
     proxy.tasks_done();
     let _ = tokio::time::timeout(Duration::from_secs(30), tasks_rx.recv()).await;
     drop(proxy);
-    let _ = client_writer.await;
+    // The writer ends once every holder of the proxy is gone; an upstream
+    // whose own children keep its output open must not hold the exit.
+    let _ = tokio::time::timeout(Duration::from_secs(2), client_writer).await;
     Ok(())
 }
 
