@@ -214,6 +214,81 @@ async fn an_injected_branch_is_blocked_and_the_log_is_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_workflow_is_enforced_with_mcp_server_time() {
+    let Some((python, _)) = provisioned() else {
+        return;
+    };
+    let server = root().join(".mcp/py/mcp-server-time/bin/mcp-server-time");
+    let (url, app, _stop) = telos().await;
+    // The front-end opened the workflow; the proxy is handed its id.
+    let tools: Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/mcp/servers/time/tools.json")).unwrap(),
+    )
+    .unwrap();
+    let (s, b) = send(&app, "PUT", "/v1/catalogs/time", Some(tools)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = send(
+        &app,
+        "POST",
+        "/v1/workflows",
+        Some(json!({"subject": {"type": "user", "id": "ana"},
+                    "prompt": "What time is it in Tokyo right now?", "catalog": "time"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let wf = b["workflow_id"].as_str().unwrap().to_string();
+    let calls = json!([
+        {"tool": "get_current_time", "arguments": {"timezone": "Asia/Tokyo"}},
+        {"tool": "set_system_clock", "arguments": {"time": "2020-01-01T00:00:00Z"}},
+    ]);
+    let args = strings(&[
+        "--telos",
+        &url,
+        "--catalog",
+        "time",
+        "--workflow",
+        &wf,
+        "--agent",
+        "agent:assistant",
+        "--",
+        server.to_str().unwrap(),
+        "--local-timezone",
+        "UTC",
+    ]);
+    let out = agent(&python, calls, &args).await;
+    assert_eq!(out["workflow_id"].as_str(), Some(wf.as_str()), "{out}");
+    assert_eq!(out["calls"][0]["ok"], true, "{out}");
+    assert!(
+        out["calls"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Asia/Tokyo"),
+        "{out}"
+    );
+    // A tool outside the catalog is refused before the server sees it.
+    assert_eq!(
+        out["calls"][1]["code"].as_i64(),
+        Some(telos::mcp_proxy::DENIED),
+        "{out}"
+    );
+    assert_eq!(
+        out["calls"][1]["data"]["reasons"],
+        json!(["unknown_tool"]),
+        "{out}"
+    );
+    let (_, report) = send(&app, "GET", &format!("/v1/workflows/{wf}/report"), None).await;
+    let steps: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps[1], ("set_system_clock", "divergent"), "{report}");
+    assert_eq!(steps[0].0, "get_current_time", "{report}");
+    assert_ne!(steps[0].1, "divergent", "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_mode_forwards_and_records_the_divergent_call() {
     let Some((python, server)) = provisioned() else {
         return;
