@@ -31,8 +31,9 @@ LAYERS = [
     ("service", {"service", "pdp"}),
     # HTTP: wire types and handlers.
     ("api", {"api"}),
-    # Entry points: flags, commands, `serve` (the crate root), fuzz targets.
-    ("entry", {"config", "cli", "fuzz_checks", "lib"}),
+    # Entry points: flags, commands, `serve` (the crate root), fuzz targets,
+    # and the MCP proxy (a PEP that talks to telos over HTTP).
+    ("entry", {"config", "cli", "fuzz_checks", "lib", "mcp_proxy"}),
 ]
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")

@@ -41,6 +41,9 @@ pub enum Command {
     /// Generate an Ed25519 checkpoint key: writes the secret seed to
     /// `--out` and the public key to `<out>.pub` (hex).
     Keygen(KeygenArgs),
+    /// Run an MCP server (stdio) behind telos: every `tools/call` is asked
+    /// to the PDP before it is forwarded.
+    McpProxy(Box<McpProxyArgs>),
 }
 
 /// `telos verify`.
@@ -62,6 +65,70 @@ pub struct KeygenArgs {
     /// overwritten).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// `telos mcp-proxy`.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("open").required(true).args(["workflow", "prompt"])))]
+pub struct McpProxyArgs {
+    /// Base URL of the telos service.
+    #[arg(long, env = "TELOS_URL")]
+    pub telos: String,
+    /// Bearer credential for the telos API (an API key or a JWT); it needs
+    /// the `admin` role to register the catalog, `frontend` to open a
+    /// workflow and `pep` to ask and report.
+    #[arg(long, env = "TELOS_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The upstream's `tools/list` is registered as this catalog.
+    #[arg(long)]
+    pub catalog: String,
+    /// An existing workflow to enforce.
+    #[arg(long, conflicts_with_all = ["prompt", "subject"])]
+    pub workflow: Option<String>,
+    /// The person's request: the proxy opens the workflow itself.
+    #[arg(long, requires = "subject")]
+    pub prompt: Option<String>,
+    /// The person the agent acts for, `type:id` (with `--prompt`).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// The agent's identity, `type:id`, as asked and reported.
+    #[arg(long, default_value = "agent:mcp-client")]
+    pub agent: String,
+    /// `enforce` asks before forwarding; `monitor` forwards everything and
+    /// records each step with its verdict.
+    #[arg(long, value_enum, default_value_t = ProxyMode::Enforce)]
+    pub mode: ProxyMode,
+    /// `tools/list` answers: every upstream tool, or only those the PDP
+    /// permits in the workflow.
+    #[arg(long, value_enum, default_value_t = ListMode::All)]
+    pub list: ListMode,
+    /// Forward calls when telos cannot be reached (default: refuse them).
+    #[arg(long)]
+    pub fail_open: bool,
+    /// Seconds one request to telos may take.
+    #[arg(long, default_value_t = 10)]
+    pub telos_timeout_secs: u64,
+    /// The upstream MCP server: command and arguments, after `--`.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+/// `--mode` values of `mcp-proxy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyMode {
+    /// Divergent calls are not forwarded.
+    Enforce,
+    /// Everything is forwarded; steps are recorded with their verdicts.
+    Monitor,
+}
+
+/// `--list` values of `mcp-proxy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListMode {
+    /// Only the tools the PDP permits in the workflow.
+    Granted,
+    /// Every upstream tool.
+    All,
 }
 
 /// A data directory to read.
@@ -686,5 +753,63 @@ mod tests {
         .service_config()
         .unwrap();
         assert!(ok.tracker.drift.require_verified_chain);
+    }
+
+    #[test]
+    fn mcp_proxy_needs_a_workflow_or_a_prompt_and_a_command() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(
+                [
+                    "telos",
+                    "mcp-proxy",
+                    "--telos",
+                    "http://127.0.0.1:1",
+                    "--catalog",
+                    "git",
+                ]
+                .iter()
+                .chain(args),
+            )
+        };
+        let cli = parse(&[
+            "--prompt",
+            "show the log",
+            "--subject",
+            "user:ana",
+            "--",
+            "srv",
+            "-x",
+        ])
+        .unwrap();
+        let Command::McpProxy(p) = cli.command else {
+            panic!("not mcp-proxy")
+        };
+        assert_eq!(p.command, ["srv", "-x"]);
+        assert_eq!(
+            (p.mode, p.list, p.fail_open),
+            (ProxyMode::Enforce, ListMode::All, false)
+        );
+        assert!(
+            parse(&["--", "srv"]).is_err(),
+            "neither workflow nor prompt"
+        );
+        assert!(
+            parse(&["--prompt", "x", "--", "srv"]).is_err(),
+            "prompt without subject"
+        );
+        assert!(parse(&["--workflow", "w"]).is_err(), "no command");
+        assert!(
+            parse(&[
+                "--workflow",
+                "w",
+                "--prompt",
+                "x",
+                "--subject",
+                "user:a",
+                "--",
+                "s"
+            ])
+            .is_err()
+        );
     }
 }

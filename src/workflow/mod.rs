@@ -289,11 +289,15 @@ pub enum StepKind {
     Skill,
 }
 
-/// The outcome of an executed step.
+/// The outcome of a step: executed (with MCP `isError`), or blocked by
+/// the PEP before it reached the tool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// MCP `isError`.
+    /// MCP `isError` (a blocked step is an error to its caller).
     pub is_error: bool,
+    /// The PEP refused the call: it never reached the tool.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
 }
 
 /// A step as observed, before it is judged.

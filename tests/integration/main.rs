@@ -19,6 +19,7 @@ mod durability;
 mod fail_closed;
 mod fuzz_regressions;
 mod ledger;
+mod mcp_proxy;
 mod model;
 mod server;
 mod storage_model;
