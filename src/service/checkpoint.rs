@@ -247,46 +247,16 @@ pub fn verify_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::test_support;
     use crate::storage::SledStore;
-    use crate::workflow::{Observed, Step, StepKind, Verdict, Workflow};
-    use uuid::Uuid;
+    use crate::workflow::{Step, Verdict, Workflow};
 
     fn workflow() -> Workflow {
-        let mut w: Workflow = serde_json::from_value(serde_json::json!({
-            "id": Uuid::from_u128(1), "tenant": "t",
-            "subject": {"type": "user", "id": "alice"},
-            "intent": {"subject": {"type": "user", "id": "alice"}, "evaluations": [], "tools": [], "entities": [],
-                       "clauses": [], "speech_act": "question", "model": {"name": "m", "sha256": "s", "grant_threshold": 0.5, "read_threshold": 0.5}},
-            "catalog": {"entries": []}, "entry_scores": [],
-            "created_at": "2026-01-01T00:00:00Z", "closed": false, "genesis": "", "ledger": 2
-        }))
-        .unwrap();
-        w.genesis = w.genesis_hash();
-        w
+        test_support::workflow(1, "t", serde_json::json!({}))
     }
 
     fn step(seq: u64, prev: &str, name: &str) -> Step {
-        let mut s = Step {
-            seq,
-            observed: Observed {
-                actor: crate::intent::Subject::new("agent", "fin"),
-                chain: vec![],
-                sub: None,
-                token_verified: false,
-                kind: StepKind::Tool,
-                name: name.into(),
-                arguments: serde_json::Map::new(),
-                outcome: None,
-                at: "2026-01-01T00:00:00Z".into(),
-            },
-            received_at: "2026-01-01T00:00:00Z".into(),
-            verdict: Verdict::Allowed,
-            reasons: vec![],
-            prev_hash: prev.into(),
-            hash: String::new(),
-        };
-        s.hash = s.compute_hash();
-        s
+        test_support::step(seq, prev, name, Verdict::Allowed)
     }
 
     fn key() -> SigningKey {

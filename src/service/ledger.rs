@@ -88,54 +88,22 @@ pub fn verify_store(store: &dyn Store) -> Result<LedgerReport, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::test_support;
     use crate::storage::SledStore;
-    use crate::workflow::{Observed, Step, StepKind, Verdict, Workflow};
-    use uuid::Uuid;
+    use crate::workflow::{Step, Verdict, Workflow};
 
     fn workflow(n: u128, tenant: &str) -> Workflow {
-        let mut w: Workflow = serde_json::from_value(serde_json::json!({
-            "id": Uuid::from_u128(n),
-            "tenant": tenant,
-            "subject": {"type": "user", "id": "alice"},
-            "intent": {"subject": {"type": "user", "id": "alice"}, "evaluations": [], "tools": [], "entities": [],
-                       "clauses": [], "speech_act": "question", "model": {"name": "m", "sha256": "s", "grant_threshold": 0.5, "read_threshold": 0.5}},
-            "catalog": {"entries": []},
-            "entry_scores": [],
-            "allowed_agents": ["fin"],
-            "context": {"channel": "web"},
-            "created_at": "2026-01-01T00:00:00Z",
-            "closed": false,
-            "genesis": "",
-            "ledger": 2
-        }))
-        .unwrap();
-        w.genesis = w.genesis_hash();
-        w
+        test_support::workflow(
+            n,
+            tenant,
+            serde_json::json!({"allowed_agents": ["fin"], "context": {"channel": "web"}}),
+        )
     }
 
     fn step(seq: u64, prev: &str, name: &str) -> Step {
-        let mut s = Step {
-            seq,
-            observed: Observed {
-                actor: crate::intent::Subject::new("agent", "fin"),
-                chain: vec![],
-                sub: None,
-                token_verified: false,
-                kind: StepKind::Tool,
-                name: name.into(),
-                arguments: serde_json::Map::new(),
-                outcome: None,
-                at: "2026-01-01T00:00:00Z".into(),
-            },
-            received_at: "2026-01-01T00:00:00Z".into(),
-            verdict: Verdict::Divergent,
-            reasons: vec![],
-            prev_hash: prev.to_string(),
-            hash: String::new(),
-        };
-        s.hash = s.compute_hash();
-        s
+        test_support::step(seq, prev, name, Verdict::Divergent)
     }
+    use uuid::Uuid;
 
     /// A store with workflows 1 and 2 of tenant `t`, three divergent steps
     /// each (so each step has a drift key too).

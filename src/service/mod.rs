@@ -6,6 +6,8 @@
 
 pub mod checkpoint;
 pub mod ledger;
+#[cfg(test)]
+mod test_support;
 pub mod tracker;
 
 use serde_json::Value;

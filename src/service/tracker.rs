@@ -599,20 +599,11 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::test_support;
     use crate::storage::SledStore;
 
     fn workflow(n: u128, tenant: &str) -> Workflow {
-        let mut w: Workflow = serde_json::from_value(serde_json::json!({
-            "id": Uuid::from_u128(n), "tenant": tenant,
-            "subject": {"type": "user", "id": "alice"},
-            "intent": {"subject": {"type": "user", "id": "alice"}, "evaluations": [], "tools": [], "entities": [],
-                       "clauses": [], "speech_act": "question", "model": {"name": "m", "sha256": "s", "grant_threshold": 0.5, "read_threshold": 0.5}},
-            "catalog": {"entries": []}, "entry_scores": [],
-            "created_at": "2026-01-01T00:00:00Z", "closed": false, "genesis": "", "ledger": 2
-        }))
-        .unwrap();
-        w.genesis = w.genesis_hash();
-        w
+        test_support::workflow(n, tenant, serde_json::json!({}))
     }
 
     fn observed() -> Observed {
