@@ -482,16 +482,12 @@ done
     path
 }
 
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_lines_get_json_rpc_errors_and_the_session_goes_on() {
-    let (url, _app, _stop) = telos().await;
-    let dir = tempfile::tempdir().unwrap();
-    let upstream = crashing_upstream(dir.path());
-    let mut p = Raw::start(&strings(&[
+/// The proxy in front of the fake upstream, opening its workflow from a
+/// prompt.
+fn fake_upstream_proxy(url: &str, upstream: &Path) -> Raw {
+    Raw::start(&strings(&[
         "--telos",
-        &url,
+        url,
         "--catalog",
         "fake",
         "--prompt",
@@ -500,7 +496,17 @@ async fn malformed_lines_get_json_rpc_errors_and_the_session_goes_on() {
         "user:ana",
         "--",
         upstream.to_str().unwrap(),
-    ]));
+    ]))
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_lines_get_json_rpc_errors_and_the_session_goes_on() {
+    let (url, _app, _stop) = telos().await;
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = crashing_upstream(dir.path());
+    let mut p = fake_upstream_proxy(&url, &upstream);
     p.send("{this is not json").await;
     let e = p.recv().await;
     assert_eq!(
@@ -546,18 +552,7 @@ async fn an_upstream_crash_fails_the_pending_call_and_every_later_one() {
     let (url, _app, _stop) = telos().await;
     let dir = tempfile::tempdir().unwrap();
     let upstream = crashing_upstream(dir.path());
-    let mut p = Raw::start(&strings(&[
-        "--telos",
-        &url,
-        "--catalog",
-        "fake",
-        "--prompt",
-        "What time is it?",
-        "--subject",
-        "user:ana",
-        "--",
-        upstream.to_str().unwrap(),
-    ]));
+    let mut p = fake_upstream_proxy(&url, &upstream);
     p.send(INIT).await;
     assert_eq!(p.recv().await["id"], 1);
     p.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
