@@ -163,6 +163,11 @@ pub fn verify(args: crate::config::VerifyArgs) -> anyhow::Result<()> {
             println!("BROKEN  {} at step {}: {}", b.key, b.at, b.reason);
         }
     }
+    for (key, seq) in &report.interrupted {
+        println!(
+            "INTERRUPTED  {key} at step {seq}: written without its head by an append a crash cut short (never acknowledged; completed when the workflow is next loaded)"
+        );
+    }
     if report.legacy > 0 {
         println!(
             "{} workflow(s) in ledger format 1: their genesis commits to the id, subject and intent only",

@@ -30,6 +30,11 @@ pub struct LedgerReport {
     pub legacy: usize,
     /// Every broken workflow, in key order.
     pub broken: Vec<BrokenWorkflow>,
+    /// Workflows whose last step was written without its head: an append
+    /// a crash interrupted (`tenant/id` and the step). That step was never
+    /// acknowledged; the tracker completes the append when it next loads
+    /// the workflow.
+    pub interrupted: Vec<(String, u64)>,
 }
 
 /// Verifies every workflow of `store`. Fails only when the store itself
@@ -78,8 +83,10 @@ pub fn verify_store(store: &dyn Store) -> Result<LedgerReport, StorageError> {
         };
         let steps = store.stored_steps(&workflow.id)?;
         report.steps += steps.len();
-        if let Err(b) = verify_ledger(workflow, head, &steps) {
-            report.broken.push(fail(b));
+        match verify_ledger(workflow, head, &steps) {
+            Err(b) => report.broken.push(fail(b)),
+            Ok(Some(seq)) => report.interrupted.push((record.key.clone(), seq)),
+            Ok(None) => {}
         }
     }
     Ok(report)

@@ -319,13 +319,15 @@ impl Tracker {
         const BATCH: usize = 1024;
         let mut graph = DelegationGraph::new(&workflow.subject.id);
         let mut last = (0u64, workflow.genesis.clone());
+        let mut last_step: Option<Step> = None;
         loop {
             let before = last.0;
             let batch = self.store.steps(id, before + 1, BATCH)?;
             let done = batch.len() < BATCH;
             for s in batch {
                 graph.record(&chain_principals(&workflow.subject.id, &s.observed));
-                last = (s.seq, s.hash);
+                last = (s.seq, s.hash.clone());
+                last_step = Some(s);
             }
             // A tampered seq that does not move forward ends the scan (the
             // head check below then refuses the workflow).
@@ -336,8 +338,20 @@ impl Tracker {
         // Append only where the stored head is: a chain whose last steps
         // were removed (or that grew outside telos) is not extended.
         let head = self.store.head(tenant, id)?;
-        match &head {
-            Some(h) if h.seq == last.0 && h.hash == last.1 => {}
+        match (&head, &last_step) {
+            (Some(h), _) if h.seq == last.0 && h.hash == last.1 => {}
+            // An append a crash cut short between its step and its head:
+            // the step links to the head, so write it again to complete it.
+            (Some(h), Some(s)) if h.seq + 1 == s.seq && h.hash == s.prev_hash => {
+                tracing::warn!(
+                    tenant,
+                    workflow = %id,
+                    seq = s.seq,
+                    "completing an append interrupted before its head was written"
+                );
+                let divergent = (s.verdict == Verdict::Divergent).then(|| nanos(&s.received_at));
+                self.store.append_step(tenant, id, s, divergent)?;
+            }
             _ => {
                 return Err(TrackerError::Storage(StorageError::Corrupt {
                     key: format!("heads/{tenant}/{id}"),
@@ -709,5 +723,58 @@ mod tests {
             })
         ));
         assert_eq!(again.record("b", &w(3), observed()).await.unwrap().seq, 2);
+    }
+
+    /// Step 2 written without its head and drift key, as a crash between
+    /// an append's writes leaves it (or `extra` more steps after it).
+    fn interrupted_store(extra: u64) -> (Arc<SledStore>, Uuid) {
+        let store = Arc::new(SledStore::temporary().unwrap());
+        let w = workflow(1, "t");
+        store.put_workflow(&w).unwrap();
+        let one = test_support::step(1, &w.genesis, "get_invoice", Verdict::Allowed);
+        store.append_step("t", &w.id, &one, None).unwrap();
+        let mut prev = one.hash;
+        for seq in 2..=2 + extra {
+            let s = test_support::step(seq, &prev, "wire_money", Verdict::Divergent);
+            let mut key = w.id.as_bytes().to_vec();
+            key.extend_from_slice(&seq.to_be_bytes());
+            store
+                .raw_set("steps", &key, Some(&serde_json::to_vec(&s).unwrap()))
+                .unwrap();
+            prev = s.hash;
+        }
+        (store, w.id)
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_append_is_completed_on_load() {
+        let (store, id) = interrupted_store(0);
+        let report = crate::service::ledger::verify_store(&*store).unwrap();
+        assert!(report.broken.is_empty(), "{report:#?}");
+        assert_eq!(report.interrupted, vec![(format!("t/{id}"), 2)]);
+        let t = tracker(&store, TrackerConfig::default());
+        assert_eq!(t.record("t", &id, observed()).await.unwrap().seq, 3);
+        let report = crate::service::ledger::verify_store(&*store).unwrap();
+        assert!(
+            report.broken.is_empty() && report.interrupted.is_empty(),
+            "{report:#?}"
+        );
+        // The completed divergent step is in the drift index again.
+        let drift = store.drift("t", None, 10).unwrap();
+        assert!(drift.iter().any(|d| d.seq == 2), "{drift:?}");
+    }
+
+    #[tokio::test]
+    async fn more_than_one_step_past_the_head_is_refused() {
+        let (store, id) = interrupted_store(1);
+        let report = crate::service::ledger::verify_store(&*store).unwrap();
+        assert_eq!(report.broken.len(), 1, "{report:#?}");
+        assert!(
+            report.broken[0].reason.contains("past its head"),
+            "{report:#?}"
+        );
+        let t = tracker(&store, TrackerConfig::default());
+        let err = t.record("t", &id, observed()).await.unwrap_err();
+        assert!(matches!(err, TrackerError::Storage(_)), "{err}");
     }
 }

@@ -109,8 +109,11 @@ pub trait Store: Send + Sync {
     fn get_workflow(&self, tenant: &str, id: &Uuid) -> Result<Option<Workflow>, StorageError>;
     /// Every workflow of every tenant (for verification).
     fn all_workflows(&self) -> Result<Vec<Workflow>, StorageError>;
-    /// Appends a step and moves the workflow's head to it in the same
-    /// write; a divergent step is also put in the time index.
+    /// Appends a step, puts a divergent one in the time index, then moves
+    /// the workflow's head to it, in that order: a crash may leave the
+    /// step written without its head (never with the head ahead of it).
+    /// Writing the same step again completes such an append; it is
+    /// idempotent.
     fn append_step(
         &self,
         tenant: &str,

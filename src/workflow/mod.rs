@@ -171,6 +171,7 @@ pub type StoredStep = (u64, Result<Step, String>);
 #[derive(Debug, Clone)]
 pub struct ChainCheck {
     prev: String,
+    before_last: String,
     last: u64,
     broken: Option<LedgerBreak>,
 }
@@ -186,6 +187,7 @@ impl ChainCheck {
         });
         Self {
             prev: workflow.genesis.clone(),
+            before_last: String::new(),
             last: 0,
             broken,
         }
@@ -215,7 +217,7 @@ impl ChainCheck {
                     "step {want} does not match its hash: it was edited"
                 )),
                 Ok(s) => {
-                    self.prev = s.hash.clone();
+                    self.before_last = std::mem::replace(&mut self.prev, s.hash.clone());
                     self.last = want;
                     None
                 }
@@ -227,8 +229,11 @@ impl ChainCheck {
     }
 
     /// The first problem, with the stored head checked against the last
-    /// step.
-    pub fn finish(self, head: Option<&Head>) -> Result<(), LedgerBreak> {
+    /// step. `Ok(Some(seq))`: the chain goes exactly one linked step past
+    /// its head, the trace of an append interrupted between its step and
+    /// its head write (see [`crate::storage::Store::append_step`]); that
+    /// step was never acknowledged.
+    pub fn finish(self, head: Option<&Head>) -> Result<Option<u64>, LedgerBreak> {
         if let Some(b) = self.broken {
             return Err(b);
         }
@@ -246,6 +251,9 @@ impl ChainCheck {
                 ),
             );
         }
+        if head.seq + 1 == last && head.hash == self.before_last {
+            return Ok(Some(last));
+        }
         if head.seq < last {
             return broken(
                 head.seq + 1,
@@ -261,17 +269,17 @@ impl ChainCheck {
                 format!("the head hash differs from step {last}'s hash"),
             );
         }
-        Ok(())
+        Ok(None)
     }
 }
 
 /// Checks a workflow's whole ledger with [`ChainCheck`]; returns the first
-/// problem.
+/// problem, or the seq of an interrupted append ([`ChainCheck::finish`]).
 pub fn verify_ledger(
     workflow: &Workflow,
     head: Option<&Head>,
     steps: &[StoredStep],
-) -> Result<(), LedgerBreak> {
+) -> Result<Option<u64>, LedgerBreak> {
     let mut check = ChainCheck::new(workflow);
     for (key_seq, step) in steps {
         check.push(*key_seq, step.as_ref().map_err(String::as_str));
