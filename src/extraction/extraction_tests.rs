@@ -246,22 +246,14 @@ fn a_pronoun_clause_refers_to_the_last_object_before_it() {
     }
 }
 
-/// Invented background with no request in it, about `chars` characters.
+/// Invented background with no request in it, about `chars` characters
+/// (the sentences of `fixtures/text/background.txt`, repeated).
 fn background(chars: usize) -> String {
-    const LINES: &[&str] = &[
-        "The community orchard on the north slope was planted by volunteers twelve years ago.",
-        "Most of the pear trees there came from a nursery that no longer trades.",
-        "Last autumn the harvest was smaller than usual because of a late frost.",
-        "Our committee met in the library annex, which has a leaky roof and a very old piano.",
-        "The treasurer noted that the watering system still needs a new pump.",
-        "Several neighbours said that the path along the fence is muddy in spring.",
-        "A local school brought its pupils for a morning of pruning and picnics.",
-        "The beekeeper who looks after the hives retired in June, and a nephew took over.",
-        "Minutes from the previous meeting were long and mostly about parking.",
-        "Nobody remembers why the gate was painted green, but everyone likes it.",
-    ];
+    let lines: Vec<&str> = include_str!("../../fixtures/text/background.txt")
+        .lines()
+        .collect();
     let mut out = String::new();
-    for line in LINES.iter().cycle() {
+    for line in lines.iter().cycle() {
         if out.len() >= chars {
             break;
         }

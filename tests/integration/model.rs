@@ -348,19 +348,14 @@ fn notes_catalog() -> telos::catalog::Catalog {
 }
 
 /// Invented pasted background that asks for nothing, about `chars`
-/// characters: sentences, and every fourth paragraph one long line of
+/// characters: sentences of `fixtures/text/background.txt`, and every fourth paragraph one long line of
 /// notes with no sentence end (longer than one model window).
 fn pasted_background(chars: usize) -> String {
-    const SENTENCES: &[&str] = &[
-        "The community orchard on the north slope was planted by volunteers twelve years ago.",
-        "Most of the pear trees there came from a nursery that no longer trades.",
-        "Last autumn the harvest was smaller than usual because of a late frost.",
-        "Our committee met in the library annex, which has a leaky roof and a very old piano.",
-        "The treasurer noted that the watering system still needs a new pump.",
-        "Several neighbours said that the path along the fence is muddy in spring.",
-        "A local school brought its pupils for a morning of pruning and picnics.",
-        "The beekeeper who looks after the hives retired in June, and a nephew took over.",
-    ];
+    // The first eight sentences of the shared invented background.
+    let sentences: Vec<&str> = include_str!("../../fixtures/text/background.txt")
+        .lines()
+        .take(8)
+        .collect();
     const NOTES: &str = "row 1 quince, row 2 medlar, row 3 damson, row 4 greengage, \
         row 5 russet, row 6 bramley, row 7 conference pear, row 8 cherry plum, \
         row 9 mulberry, row 10 walnut, row 11 hazel, row 12 elder, row 13 crab apple, \
@@ -374,7 +369,7 @@ fn pasted_background(chars: usize) -> String {
         if k % 4 == 3 {
             out.push_str(NOTES);
         } else {
-            for s in SENTENCES.iter().cycle().skip(k).take(4) {
+            for s in sentences.iter().cycle().skip(k).take(4) {
                 out.push_str(s);
                 out.push(' ');
             }
