@@ -1,5 +1,7 @@
 //! Verdict computation, storage excluded: one step judged against a
-//! workflow whose intent grants two tools out of a 16-tool catalog.
+//! workflow whose intent grants two tools out of a 16-tool catalog; and a
+//! step carrying a 20 kB result observed (its values found and digested)
+//! and judged with argument provenance over an earlier 20 kB result.
 #![expect(
     clippy::expect_used,
     reason = "a benchmark without its fixture cannot run"
@@ -18,7 +20,27 @@ use support::{intent, requested};
 use telos::catalog::{Limits, parse_catalog};
 use telos::drift::{DriftConfig, judge};
 use telos::intent::{Action, Evaluation, Object, Resource, Subject};
-use telos::workflow::{ChainActor, DelegationGraph, Observed, StepKind, Workflow};
+use telos::workflow::{
+    ChainActor, DelegationGraph, Observed, Outcome, StepKind, StepReport, TokenVerifier,
+    ValueSources, Workflow, observe,
+};
+
+/// A tool result of about `bytes` bytes: an MCP text content of mail-like
+/// lines, one in ten carrying an address, an IBAN or a link.
+fn result(bytes: usize) -> serde_json::Value {
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < bytes {
+        text.push_str(&match i % 10 {
+            0 => format!("From: sender{i}@mail.example. "),
+            3 => "Please pay to GB82 WEST 1234 5698 7654 32 by Friday. ".to_string(),
+            6 => format!("Details at https://portal.example/item/{i} for reference. "),
+            _ => "The meeting moved to the small room on the second floor. ".to_string(),
+        });
+        i += 1;
+    }
+    json!({"content": [{"type": "text", "text": text}], "isError": false})
+}
 
 fn workflow() -> Workflow {
     let mut tools: Vec<serde_json::Value> = (0..14)
@@ -92,13 +114,61 @@ fn bench(c: &mut Criterion) {
         at: "2026-01-01T00:00:00Z".into(),
     };
     let config = DriftConfig::default();
+    let sources = ValueSources::default();
     c.bench_function("drift/judge_granted_step", |b| {
-        b.iter(|| judge(black_box(&wf), black_box(&step), &graph, &config))
+        b.iter(|| judge(black_box(&wf), black_box(&step), &graph, &sources, &config))
     });
     let mut outside = step.clone();
     outside.name = "tool_3".into();
     c.bench_function("drift/judge_outside_intent", |b| {
-        b.iter(|| judge(black_box(&wf), black_box(&outside), &graph, &config))
+        b.iter(|| {
+            judge(
+                black_box(&wf),
+                black_box(&outside),
+                &graph,
+                &sources,
+                &config,
+            )
+        })
+    });
+
+    // Provenance: an earlier read returned 20 kB; this step pays an IBAN
+    // found in it and itself reports a 20 kB result.
+    let read = observe(
+        StepReport {
+            actor: Some(Subject::new("agent", "runner")),
+            tool: Some("tool_0".into()),
+            outcome: Some(Outcome {
+                result: Some(result(20_000)),
+                ..Outcome::default()
+            }),
+            ..StepReport::default()
+        },
+        &TokenVerifier::unverified(),
+        16,
+    )
+    .expect("read step");
+    let mut traced = ValueSources::default();
+    traced.record(&wf, 1, &read);
+    let pay = StepReport {
+        actor: Some(Subject::new("agent", "runner")),
+        tool: Some("transfer_money".into()),
+        arguments: json!({"amount": 120, "iban": "GB82WEST12345698765432"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        outcome: Some(Outcome {
+            result: Some(result(20_000)),
+            ..Outcome::default()
+        }),
+        ..StepReport::default()
+    };
+    let verifier = TokenVerifier::unverified();
+    c.bench_function("drift/observe_and_judge_20kb_result", |b| {
+        b.iter(|| {
+            let step = observe(black_box(pay.clone()), &verifier, 16).expect("step");
+            judge(&wf, &step, &graph, &traced, &config)
+        })
     });
 }
 

@@ -134,6 +134,12 @@ pub struct Entry {
     /// MCP `destructiveHint`, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destructive: Option<bool>,
+    /// The annotation `trustedOutput: true`: the entry's results are
+    /// trusted data (values an agent takes from them are not traced as
+    /// untrusted). Off by default: web pages, mail, files and messages
+    /// carry text anyone may have written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trusted_output: bool,
     /// Tools a skill may use (`allowed-tools`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_tools: Vec<String>,

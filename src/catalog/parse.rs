@@ -329,6 +329,7 @@ fn parse_tool(tool: &Value, path: &str) -> Result<Entry, CatalogError> {
     };
     let read_only_hint = hint("readOnlyHint")?;
     let destructive = hint("destructiveHint")?;
+    let trusted_output = hint("trustedOutput")?.unwrap_or(false);
     let (read_only, read_only_source) = match read_only_hint {
         Some(ro) => (ro, ReadOnlySource::Hint),
         None => (
@@ -345,6 +346,7 @@ fn parse_tool(tool: &Value, path: &str) -> Result<Entry, CatalogError> {
         read_only,
         read_only_source,
         destructive,
+        trusted_output,
         allowed_tools: vec![],
     })
 }
@@ -412,6 +414,7 @@ fn parse_skill(skill: &Value, path: &str) -> Result<Entry, CatalogError> {
         read_only,
         read_only_source: ReadOnlySource::Classified,
         destructive: None,
+        trusted_output: false,
         allowed_tools: allowed,
     })
 }
@@ -449,6 +452,7 @@ fn parse_agent_skill(skill: &Value, path: &str) -> Result<Entry, CatalogError> {
         read_only,
         read_only_source: ReadOnlySource::Classified,
         destructive: None,
+        trusted_output: false,
         allowed_tools: vec![],
     })
 }

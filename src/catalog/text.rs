@@ -75,6 +75,7 @@ mod tests {
             read_only: false,
             read_only_source: ReadOnlySource::Hint,
             destructive: None,
+            trusted_output: false,
             allowed_tools: vec![],
         };
         assert_eq!(

@@ -12,6 +12,7 @@ use crate::catalog::Entry;
 use crate::catalog::parameter_labels;
 use crate::intent::{EntityLabel, Intent};
 use crate::text::find_shaped;
+use crate::workflow::provenance::{Source, TRACED, ValueSources};
 
 /// A value that contradicts the intent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,6 +218,129 @@ pub fn check_arguments(
         }
     }
     out
+}
+
+/// Why a value taken from an earlier result is legitimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Legitimate {
+    /// The catalog marks the source tool's output as trusted.
+    TrustedOutput,
+    /// The user asked for the read that returned it (the intent grants the
+    /// source tool, in the side effect's clause or an earlier one).
+    RequestedRead,
+}
+
+/// A side effect's argument found in an earlier step's result.
+#[derive(Debug, Clone)]
+pub struct Traced<'a> {
+    /// The argument's name.
+    pub argument: String,
+    /// The kind of value.
+    pub kind: EntityLabel,
+    /// What the agent passed.
+    pub observed: String,
+    /// The step and place it came from.
+    pub source: &'a Source,
+    /// Why taking it is fine; `None`: only untrusted content the user did
+    /// not point to held it.
+    pub legitimate: Option<Legitimate>,
+}
+
+/// Traces the exactly-shaped arguments (email, URL, account, amount,
+/// phone) of a call to a side-effecting `entry` that the request did not
+/// state itself to the earlier results that held them. Values the request
+/// stated, and values no earlier result held, are not traced (the
+/// argument check judges them).
+pub fn trace_arguments<'a>(
+    intent: &Intent,
+    entry: &Entry,
+    arguments: &serde_json::Map<String, Value>,
+    sources: &'a ValueSources,
+) -> Vec<Traced<'a>> {
+    let mut out = Vec::new();
+    if entry.read_only || sources.is_empty() {
+        return out;
+    }
+    // The clause of the request the side effect belongs to, when granted.
+    let clause = intent
+        .tools
+        .iter()
+        .filter(|g| g.name == entry.name)
+        .map(|g| g.clause)
+        .max();
+    let requested = |tool: &str| {
+        intent
+            .tools
+            .iter()
+            .any(|g| g.name == tool && clause.is_none_or(|c| g.clause <= c))
+    };
+    for (param, value) in arguments {
+        for observed in strings(value) {
+            let Some(kind) = whole_shape(&observed).filter(|k| TRACED.contains(k)) else {
+                continue;
+            };
+            let stated = intent
+                .entities
+                .iter()
+                .any(|e| e.label == kind && agrees(kind, &e.text, &observed))
+                || intent.evaluations.iter().any(|e| {
+                    e.action.name == entry.name
+                        && e.resource
+                            .properties
+                            .as_ref()
+                            .and_then(|p| p.get(param))
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| agrees(kind, v, &observed))
+                });
+            if stated {
+                continue;
+            }
+            let mut found: Option<Traced<'a>> = None;
+            for source in sources.matching(kind, &observed, |a, b| exact(kind, a, b)) {
+                let legitimate = if source.trusted {
+                    Some(Legitimate::TrustedOutput)
+                } else if requested(&source.tool) {
+                    Some(Legitimate::RequestedRead)
+                } else {
+                    None
+                };
+                let better = found.as_ref().is_none_or(|f| f.legitimate.is_none());
+                if better {
+                    found = Some(Traced {
+                        argument: param.clone(),
+                        kind,
+                        observed: observed.clone(),
+                        source,
+                        legitimate,
+                    });
+                }
+                if legitimate.is_some() {
+                    break;
+                }
+            }
+            out.extend(found);
+        }
+    }
+    out
+}
+
+/// Whether two values of `kind` are the same value. Stricter than
+/// [`agrees`] (which accepts an account's suffix or a phone's local part
+/// as the request's shorthand): a value traced to a source must be that
+/// value.
+fn exact(kind: EntityLabel, a: &str, b: &str) -> bool {
+    let strict = matches!(kind, EntityLabel::Account | EntityLabel::Phone);
+    if !strict {
+        return agrees(kind, a, b);
+    }
+    let c = |s: &str| {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_uppercase()
+    };
+    c(a) == c(b)
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use crate::intent::{OpenEndedPolicy, ToolRole};
 pub use crate::workflow::verdict::{Judgement, Reason, ReasonCode, Verdict};
-use crate::workflow::{DelegationGraph, Observed, Workflow, chain_principals};
-pub use arguments::{ArgumentMismatch, check_arguments};
+use crate::workflow::{DelegationGraph, Observed, ValueSources, Workflow, chain_principals};
+pub use arguments::{ArgumentMismatch, Legitimate, Traced, check_arguments, trace_arguments};
 
 /// Drift rule settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,6 +55,7 @@ pub fn judge(
     workflow: &Workflow,
     step: &Observed,
     graph: &DelegationGraph,
+    sources: &ValueSources,
     config: &DriftConfig,
 ) -> Judgement {
     let mut reasons = Vec::new();
@@ -66,7 +67,7 @@ pub fn judge(
         ));
     }
     delegation_rules(workflow, step, graph, config, &mut reasons);
-    tool_rules(workflow, step, config, &mut reasons);
+    tool_rules(workflow, step, sources, config, &mut reasons);
     let verdict = reasons
         .iter()
         .map(|r| r.code.verdict())
@@ -160,6 +161,7 @@ fn delegation_rules(
 fn tool_rules(
     workflow: &Workflow,
     step: &Observed,
+    sources: &ValueSources,
     config: &DriftConfig,
     reasons: &mut Vec<Reason>,
 ) {
@@ -243,6 +245,37 @@ fn tool_rules(
             ),
             json!({"argument": m.argument, "kind": m.kind, "expected": m.expected, "observed": m.observed, "quad": m.quad}),
         ));
+    }
+    for t in trace_arguments(&workflow.intent, entry, &step.arguments, sources) {
+        let s = t.source;
+        let evidence = json!({"argument": t.argument, "kind": t.kind, "observed": t.observed,
+            "source": {"seq": s.seq, "tool": s.tool, "trusted": s.trusted, "path": s.value.path,
+                       "start": s.value.start, "end": s.value.end},
+            "legitimate": t.legitimate});
+        match t.legitimate {
+            None => reasons.push(reason(
+                ReasonCode::ArgumentFromUntrustedSource,
+                format!(
+                    "argument `{}` is `{}`, which only came from the result of step {} (`{}`), untrusted content the request did not point to",
+                    t.argument, t.observed, s.seq, s.tool
+                ),
+                evidence,
+            )),
+            Some(why) => reasons.push(reason(
+                ReasonCode::ArgumentProvenance,
+                format!(
+                    "argument `{}` came from the result of step {} (`{}`), {}",
+                    t.argument,
+                    s.seq,
+                    s.tool,
+                    match why {
+                        Legitimate::TrustedOutput => "a tool whose output is trusted",
+                        Legitimate::RequestedRead => "a read the request asked for",
+                    }
+                ),
+                evidence,
+            )),
+        }
     }
 }
 

@@ -261,6 +261,7 @@ mod tests {
             read_only,
             read_only_source: ReadOnlySource::Hint,
             destructive: None,
+            trusted_output: false,
             allowed_tools: vec![],
         }
     }

@@ -19,8 +19,8 @@ use crate::drift::{DriftConfig, judge};
 use crate::intent::{Intent, Object, Subject};
 use crate::storage::{GroupCommit, StorageError, Store};
 use crate::workflow::{
-    DelegationGraph, Judgement, Observed, Step, StepReport, TokenVerifier, Verdict, Workflow,
-    WorkflowError, chain_principals, epoch_nanos, now_rfc3339, observe, parse_time,
+    DelegationGraph, Judgement, Observed, Step, StepReport, TokenVerifier, ValueSources, Verdict,
+    Workflow, WorkflowError, chain_principals, epoch_nanos, now_rfc3339, observe, parse_time,
 };
 
 /// Errors of the tracker.
@@ -107,6 +107,8 @@ struct Live {
     next_seq: u64,
     head: String,
     graph: DelegationGraph,
+    /// Typed values of the steps' results, for argument provenance.
+    sources: ValueSources,
 }
 
 /// Tracker settings.
@@ -318,6 +320,7 @@ impl Tracker {
         // holds one batch, not the whole workflow.
         const BATCH: usize = 1024;
         let mut graph = DelegationGraph::new(&workflow.subject.id);
+        let mut sources = ValueSources::default();
         let mut last = (0u64, workflow.genesis.clone());
         let mut last_step: Option<Step> = None;
         loop {
@@ -326,6 +329,7 @@ impl Tracker {
             let done = batch.len() < BATCH;
             for s in batch {
                 graph.record(&chain_principals(&workflow.subject.id, &s.observed));
+                sources.record(&workflow, s.seq, &s.observed);
                 last = (s.seq, s.hash.clone());
                 last_step = Some(s);
             }
@@ -369,6 +373,7 @@ impl Tracker {
             head: last.1,
             workflow,
             graph,
+            sources,
         })
     }
 
@@ -422,6 +427,7 @@ impl Tracker {
             &live.workflow,
             observed,
             &live.graph,
+            &live.sources,
             &self.config.drift,
         ))
     }
@@ -453,7 +459,13 @@ impl Tracker {
                     limit: self.config.max_steps_per_tenant,
                 });
             }
-            let judgement = judge(&live.workflow, &observed, &live.graph, &self.config.drift);
+            let judgement = judge(
+                &live.workflow,
+                &observed,
+                &live.graph,
+                &live.sources,
+                &self.config.drift,
+            );
             let received_at = now_rfc3339();
             let mut step = Step {
                 seq: live.next_seq,
@@ -477,6 +489,8 @@ impl Tracker {
                     .collect();
             let refs: Vec<&str> = principals.iter().map(String::as_str).collect();
             live.graph.record(&refs);
+            live.sources
+                .record(&live.workflow, step.seq, &step.observed);
             live.next_seq += 1;
             live.head = step.hash.clone();
             metrics::counter!("telos_steps_total", "verdict" => step.verdict.as_str()).increment(1);

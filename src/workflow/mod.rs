@@ -8,6 +8,7 @@
 pub mod act;
 pub mod graph;
 pub mod observe;
+pub mod provenance;
 pub mod verdict;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,7 @@ use crate::intent::{Intent, Object, Subject};
 pub use act::{ChainActor, ReadToken, TokenClaims, TokenVerifier, parse_act};
 pub use graph::{DelegationGraph, GraphEdge, GraphNode, chain_principals};
 pub use observe::{StepReport, observe};
+pub use provenance::{FoundValue, ValueSources};
 pub use verdict::{Judgement, Reason, ReasonCode, Verdict};
 
 /// Errors of workflow input.
@@ -299,13 +301,29 @@ pub enum StepKind {
 
 /// The outcome of a step: executed (with MCP `isError`), or blocked by
 /// the PEP before it reached the tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     /// MCP `isError` (a blocked step is an error to its caller).
     pub is_error: bool,
     /// The PEP refused the call: it never reached the tool.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub blocked: bool,
+    /// The tool's result as the PEP reported it (any JSON; the request
+    /// body limit bounds it). Read when the step is observed, never stored
+    /// or echoed: its typed values and digest are.
+    #[serde(default, skip_serializing)]
+    pub result: Option<Value>,
+    /// Typed values of the result with their places
+    /// ([`provenance::digest_result`]), or as the PEP reported them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<FoundValue>,
+    /// sha256 of the result's compact JSON, when a result was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_digest: Option<String>,
+    /// The result held more values, or more text, than are kept
+    /// ([`provenance::ResultDigest::truncated`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub values_truncated: bool,
 }
 
 /// A step as observed, before it is judged.

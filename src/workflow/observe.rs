@@ -120,9 +120,32 @@ pub fn observe(
         kind,
         name,
         arguments: input.arguments,
-        outcome: input.outcome,
+        outcome: input.outcome.map(digest_outcome).transpose()?,
         at,
     })
+}
+
+/// An observed step with its outcome's result digested, as [`observe`]
+/// leaves it (tests build steps by hand).
+#[cfg(test)]
+pub fn digest_for_tests(mut step: Observed) -> Observed {
+    step.outcome = step.outcome.map(|o| digest_outcome(o).unwrap());
+    step
+}
+
+/// Replaces a reported result by its typed values and digest, or checks
+/// the values a PEP reported without the result.
+fn digest_outcome(mut outcome: Outcome) -> Result<Outcome, WorkflowError> {
+    match outcome.result.take() {
+        Some(result) => {
+            let d = super::provenance::digest_result(&result)?;
+            outcome.values = d.values;
+            outcome.result_digest = Some(d.digest);
+            outcome.values_truncated = d.truncated;
+        }
+        None => super::provenance::check_reported_values(&outcome.values)?,
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]

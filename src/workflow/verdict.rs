@@ -47,6 +47,12 @@ pub enum ReasonCode {
     UnknownTool,
     /// An argument value contradicts the intent.
     ArgumentOutsideIntent,
+    /// A side effect's argument was taken from an earlier result that only
+    /// untrusted content the user did not point to held.
+    ArgumentFromUntrustedSource,
+    /// A side effect's argument was taken from a trusted result or from a
+    /// read the user asked for (evidence of where it came from).
+    ArgumentProvenance,
     /// A side effect of an open-ended intent under `require_approval`.
     ApprovalRequired,
     /// A side effect of an open-ended intent under `deny_side_effects`.
@@ -81,6 +87,8 @@ impl ReasonCode {
             Self::ReadOutsideIntent => "read_outside_intent",
             Self::UnknownTool => "unknown_tool",
             Self::ArgumentOutsideIntent => "argument_outside_intent",
+            Self::ArgumentFromUntrustedSource => "argument_from_untrusted_source",
+            Self::ArgumentProvenance => "argument_provenance",
             Self::ApprovalRequired => "approval_required",
             Self::OpenEndedSideEffect => "open_ended_side_effect",
             Self::SubjectMismatch => "subject_mismatch",
@@ -97,12 +105,13 @@ impl ReasonCode {
     /// The verdict this reason forces on its own.
     pub fn verdict(self) -> Verdict {
         match self {
-            Self::InIntent | Self::UnverifiedToken => Verdict::Allowed,
+            Self::InIntent | Self::UnverifiedToken | Self::ArgumentProvenance => Verdict::Allowed,
             Self::RelatedRead | Self::OpenEndedWarning => Verdict::Tolerated,
             Self::ToolOutsideIntent
             | Self::ReadOutsideIntent
             | Self::UnknownTool
             | Self::ArgumentOutsideIntent
+            | Self::ArgumentFromUntrustedSource
             | Self::ApprovalRequired
             | Self::OpenEndedSideEffect
             | Self::SubjectMismatch

@@ -17,7 +17,8 @@ use telos::drift::{DriftConfig, judge};
 use telos::extraction::{CatalogEmbeddings, Extraction, Extractor};
 use telos::intent::{Object, Subject};
 use telos::workflow::{
-    DelegationGraph, StepReport, TokenVerifier, Verdict, Workflow, chain_principals, observe,
+    DelegationGraph, Outcome, StepReport, TokenVerifier, ValueSources, Verdict, Workflow,
+    chain_principals, observe,
 };
 
 /// One step of a scenario.
@@ -34,6 +35,10 @@ pub struct ScenarioStep {
     /// Its arguments.
     #[serde(default)]
     pub arguments: Object,
+    /// What the tool returned (MCP `CallToolResult` or any JSON), reported
+    /// as `outcome.result` so later arguments can be traced to it.
+    #[serde(default)]
+    pub result: Option<Value>,
     /// The verdict it should get.
     pub expect: Verdict,
     /// Why.
@@ -176,6 +181,7 @@ pub async fn score_scenarios(
         };
         wf.genesis = wf.genesis_hash();
         let mut graph = DelegationGraph::new(&sc.subject.id);
+        let mut sources = ValueSources::default();
         c.scenarios += 1;
         for (n, st) in sc.steps.iter().enumerate() {
             let input = StepReport {
@@ -183,6 +189,10 @@ pub async fn score_scenarios(
                 act: st.act.clone(),
                 tool: Some(st.tool.clone()),
                 arguments: st.arguments.clone(),
+                outcome: st.result.clone().map(|result| Outcome {
+                    result: Some(result),
+                    ..Outcome::default()
+                }),
                 ..StepReport::default()
             };
             let observed =
@@ -190,8 +200,9 @@ pub async fn score_scenarios(
                     case: format!("{id}#{}", n + 1),
                     reason: e.to_string(),
                 })?;
-            let j = judge(&wf, &observed, &graph, config);
+            let j = judge(&wf, &observed, &graph, &sources, config);
             graph.record(&chain_principals(&sc.subject.id, &observed));
+            sources.record(&wf, n as u64 + 1, &observed);
             c.steps += 1;
             c.exact += usize::from(j.verdict == st.expect);
             let flagged = j.verdict == Verdict::Divergent;
