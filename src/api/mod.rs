@@ -7,6 +7,7 @@ mod authzen;
 pub mod error;
 mod forward_auth;
 mod handlers;
+mod issuance;
 pub mod json;
 pub mod serve;
 pub mod wire;
@@ -88,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/workflows/{id}/steps", post(workflows::report_step))
         .route("/v1/workflows/{id}/close", post(workflows::close))
         .route("/v1/workflows/{id}/report", get(workflows::report))
+        .route(
+            "/v1/workflows/{id}/authorization_details",
+            post(issuance::authorization_details),
+        )
         .route("/v1/drift", get(workflows::drift))
         .route(forward_auth::PATH, any(forward_auth::check))
         .route("/v1/forward-auth/{*path}", any(forward_auth::check))
