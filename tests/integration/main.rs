@@ -18,6 +18,7 @@ mod crash;
 mod durability;
 mod fail_closed;
 mod forward_auth;
+mod forward_auth_nginx;
 mod fuzz_regressions;
 mod issuance;
 mod ledger;
