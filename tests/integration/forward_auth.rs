@@ -362,3 +362,56 @@ async fn with_record_evaluations_permits_are_recorded_as_the_pdp_records_them() 
     assert_eq!(steps[0]["name"], "read_note");
     assert_eq!(steps[0]["actor"]["id"], "assistant");
 }
+
+#[tokio::test]
+async fn the_agent_can_come_from_the_delegated_token() {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let app = app(false);
+    let wf = notes_workflow(&app).await;
+    // Without --jwks the claims are read unverified (and say so).
+    let token = |sub: &str, actor: &str| {
+        encode(
+            &Header::default(),
+            &json!({"sub": sub, "act": {"sub": actor}, "exp": 4_000_000_000u64}),
+            &EncodingKey::from_secret(b"s"),
+        )
+        .unwrap()
+    };
+    for (sub, actor, status, reasons) in [
+        ("ana", "assistant", StatusCode::OK, ""),
+        ("ana", "intruder", StatusCode::FORBIDDEN, "unexpected_actor"),
+        (
+            "bob",
+            "assistant",
+            StatusCode::FORBIDDEN,
+            "subject_mismatch",
+        ),
+    ] {
+        let bearer = format!("Bearer {}", token(sub, actor));
+        let (s, hd, b) = ask(
+            &app,
+            "POST",
+            "/v1/forward-auth",
+            &[
+                ("x-telos-workflow", wf.as_str()),
+                ("x-telos-token", bearer.as_str()),
+            ],
+            Some(call(1, "read_note")),
+        )
+        .await;
+        assert_eq!(s, status, "{sub} {actor}: {b}");
+        assert_eq!(h(&hd, "x-telos-reasons"), reasons, "{sub} {actor}");
+    }
+    let (s, _, b) = ask(
+        &app,
+        "POST",
+        "/v1/forward-auth",
+        &[
+            ("x-telos-workflow", wf.as_str()),
+            ("x-telos-token", "not-a-jwt"),
+        ],
+        Some(call(1, "read_note")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+}
