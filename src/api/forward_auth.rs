@@ -25,6 +25,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -207,9 +208,22 @@ pub async fn check(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     need(&caller, &[Role::Pep])?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge {
+                code: "body_too_large",
+                message: format!(
+                    "the body is larger than {} bytes (the limit is set with --max-body-bytes)",
+                    state.limits.max_body_bytes
+                ),
+            }
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    })?;
     let original = original(&method, &uri, &headers)?;
     let calls = calls(&body, &original.method, state.limits.max_json_depth)?;
     if calls.is_empty() {

@@ -294,6 +294,12 @@ async fn missing_or_unknown_workflows_fail_closed_and_bad_input_is_a_400() {
         );
     }
     let wf = "0190d5a0-0000-7000-8000-000000000000";
+    // Over --max-body-bytes: 413, named.
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                     "params": {"name": "read_note", "arguments": {"name": "x".repeat(70_000)}}});
+    let (s, _, b) = ask(&app, "POST", "/v1/forward-auth", &[agent], Some(big)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+    assert_eq!(b["error"]["code"], "body_too_large");
     for (headers, body, needle) in [
         (vec![("x-original-method", "POST")], None, "none was sent"),
         (
