@@ -421,3 +421,40 @@ async fn the_agent_can_come_from_the_delegated_token() {
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
 }
+
+#[tokio::test]
+async fn a_base_policy_sees_the_original_request_and_can_permit_without_a_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.cedar"),
+        r#"permit(principal, action, resource);
+forbid(principal, action, resource) when { context.request has http && context.request.http.uri like "/admin*" };"#,
+    )
+    .unwrap();
+    let base = telos::pdp::BasePolicy::load(dir.path()).unwrap();
+    let store = Arc::new(telos::storage::SledStore::temporary().unwrap());
+    let app = app_from(store, telos::pdp::Pdp::new(Some(base), false));
+    let ask_at = |uri: &'static str| {
+        let app = app.clone();
+        async move {
+            ask(
+                &app,
+                "POST",
+                "/v1/forward-auth",
+                &[
+                    ("x-original-uri", uri),
+                    ("x-original-method", "POST"),
+                    ("x-telos-agent", "agent:assistant"),
+                ],
+                Some(call(1, "read_note")),
+            )
+            .await
+        }
+    };
+    // No workflow: the base policy's explicit permit decides, as in the PDP.
+    let (s, _, b) = ask_at("/mcp").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, hd, b) = ask_at("/admin/mcp").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert_eq!(h(&hd, "x-telos-reasons"), "base_policy_deny");
+}
