@@ -5,7 +5,9 @@
 mod authn;
 mod authzen;
 pub mod error;
+mod forward_auth;
 mod handlers;
+mod issuance;
 pub mod json;
 pub mod serve;
 pub mod wire;
@@ -15,7 +17,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,7 +89,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/workflows/{id}/steps", post(workflows::report_step))
         .route("/v1/workflows/{id}/close", post(workflows::close))
         .route("/v1/workflows/{id}/report", get(workflows::report))
+        .route(
+            "/v1/workflows/{id}/authorization_details",
+            post(issuance::authorization_details),
+        )
         .route("/v1/drift", get(workflows::drift))
+        .route(forward_auth::PATH, any(forward_auth::check))
+        .route("/v1/forward-auth/{*path}", any(forward_auth::check))
         .route("/access/v1/evaluation", post(authzen::evaluation))
         .route("/access/v1/evaluations", post(authzen::evaluations))
         .route("/access/v1/search/subject", post(authzen::search_subject))

@@ -18,7 +18,7 @@ use crate::auth::{Caller, Role};
 use crate::service::WorkflowRequest;
 use crate::service::tracker::{DriftPage, DriftQuery};
 
-fn workflow_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(super) fn workflow_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound {
         code: "unknown_workflow",
         message: format!("unknown workflow `{raw}`"),

@@ -105,6 +105,29 @@ impl Outcome {
         }
     }
 
+    /// The reason codes of a deny, as a client may see them (the codes of
+    /// `reason_admin`, never its evidence): the drift reasons' codes,
+    /// `base_policy_deny`, or `error` for an evaluation that failed.
+    pub fn reason_codes(&self) -> Vec<String> {
+        if self.error.is_some() {
+            return vec!["error".into()];
+        }
+        let Some(admin) = &self.reason_admin else {
+            return Vec::new();
+        };
+        if let Some(reasons) = admin.get("reasons").and_then(Value::as_array) {
+            return reasons
+                .iter()
+                .filter_map(|r| r.get("code").and_then(Value::as_str).map(str::to_string))
+                .collect();
+        }
+        match admin.get("base_policy").and_then(Value::as_str) {
+            Some("deny") => vec!["base_policy_deny".into()],
+            Some("none") => vec!["no_workflow".into()],
+            _ => Vec::new(),
+        }
+    }
+
     /// The single-evaluation response: a deny carries its reasons.
     pub fn single(&self) -> Decision {
         if let Some((status, message)) = &self.error {
@@ -204,8 +227,25 @@ impl Pdp {
         self.base.as_ref()
     }
 
-    /// Decides one evaluation for `tenant`.
+    /// Decides one evaluation for `tenant`; with `--record-evaluations` a
+    /// permitted evaluation that names a workflow is recorded as its step.
     pub async fn evaluate(&self, tracker: &Tracker, tenant: &str, e: &Evaluation) -> Outcome {
+        self.decide(tracker, tenant, e, self.record_permits).await
+    }
+
+    /// Decides one evaluation for `tenant` and never records it (token
+    /// issuance asks about steps that have not been attempted).
+    pub async fn check(&self, tracker: &Tracker, tenant: &str, e: &Evaluation) -> Outcome {
+        self.decide(tracker, tenant, e, false).await
+    }
+
+    async fn decide(
+        &self,
+        tracker: &Tracker,
+        tenant: &str,
+        e: &Evaluation,
+        record: bool,
+    ) -> Outcome {
         let base = match &self.base {
             None => None,
             Some(b) => match b.decide(tenant, e) {
@@ -292,9 +332,7 @@ impl Pdp {
                        "reasons": divergent.iter().map(|r| json!({"code": r.code, "evidence": r.evidence})).collect::<Vec<_>>()}),
             );
         }
-        if self.record_permits
-            && let Err(err) = tracker.record(tenant, &id, observed).await
-        {
+        if record && let Err(err) = tracker.record(tenant, &id, observed).await {
             return Outcome::failed(500, err.to_string());
         }
         Outcome {

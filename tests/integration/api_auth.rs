@@ -239,6 +239,11 @@ async fn tenants_never_see_each_other() {
             Some(json!({"actor": {"type": "agent", "id": "a"}, "tool": "x"})),
         ),
         ("POST", format!("/v1/workflows/{wf}/close"), None),
+        (
+            "POST",
+            format!("/v1/workflows/{wf}/authorization_details"),
+            Some(json!({"actor": {"type": "agent", "id": "a"}})),
+        ),
     ] {
         let (s, b) = call(&app, Some("k-all-b"), method, &uri, body).await;
         assert_eq!(
