@@ -94,10 +94,18 @@ pub struct McpProxyArgs {
     /// The agent's identity, `type:id`, as asked and reported.
     #[arg(long, default_value = "agent:mcp-client")]
     pub agent: String,
-    /// `enforce` asks before forwarding; `monitor` forwards everything and
+    /// `enforce` asks before forwarding; `approve` does too, but holds a
+    /// call whose only reason is `approval_required` until an operator
+    /// approves it (see `--approvals`); `monitor` forwards everything and
     /// records each step with its verdict.
     #[arg(long, value_enum, default_value_t = ProxyMode::Enforce)]
     pub mode: ProxyMode,
+    /// With `--mode approve`: the directory of held calls. A held call is
+    /// written to `DIR/pending/ID.json`; an operator approves it by moving
+    /// the file to `DIR/approved/`, and the agent's retry of the same call
+    /// is then forwarded (once).
+    #[arg(long, required_if_eq("mode", "approve"))]
+    pub approvals: Option<PathBuf>,
     /// `tools/list` answers: every upstream tool, or only those the PDP
     /// permits in the workflow.
     #[arg(long, value_enum, default_value_t = ListMode::All)]
@@ -118,6 +126,9 @@ pub struct McpProxyArgs {
 pub enum ProxyMode {
     /// Divergent calls are not forwarded.
     Enforce,
+    /// As `enforce`, but a call that only needs a human approval is held
+    /// until an operator approves it.
+    Approve,
     /// Everything is forwarded; steps are recorded with their verdicts.
     Monitor,
 }

@@ -411,6 +411,120 @@ async fn with_telos_down_calls_fail_closed_and_never_reach_the_server() {
     assert!(git(repo.path(), &["branch", "--list"]).contains("unchecked"));
 }
 
+/// Opens a workflow through the API on catalog `git` (the fixture).
+async fn git_workflow(app: &axum::Router, prompt: &str) -> String {
+    let tools: Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/mcp/servers/git/tools.json")).unwrap(),
+    )
+    .unwrap();
+    let (s, b) = send(app, "PUT", "/v1/catalogs/git", Some(tools)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = send(
+        app,
+        "POST",
+        "/v1/workflows",
+        Some(
+            json!({"subject": {"type": "user", "id": "ana"}, "prompt": prompt,
+                    "catalog": "git"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b["workflow_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_mode_holds_a_call_until_an_operator_approves_it() {
+    let Some((python, server)) = provisioned() else {
+        return;
+    };
+    let (url, app, _stop) = telos().await;
+    let repo = repo();
+    let path = repo.path().to_str().unwrap();
+    // An open-ended request: side effects need a human approval.
+    let wf = git_workflow(&app, "Do what the ticket from Bo asks in this repository").await;
+    let approvals = tempfile::tempdir().unwrap();
+    let mut args = strings(&[
+        "--telos",
+        &url,
+        "--catalog",
+        "git",
+        "--workflow",
+        &wf,
+        "--mode",
+        "approve",
+        "--approvals",
+        approvals.path().to_str().unwrap(),
+        "--",
+    ]);
+    args.extend(strings(&[server.to_str().unwrap(), "--repository", path]));
+    let branch = json!({"tool": "git_create_branch",
+                        "arguments": {"repo_path": path, "branch_name": "from-ticket"}});
+
+    // Held: not run, and the error names what the operator does.
+    let out = agent(&python, json!([branch.clone()]), &args).await;
+    let held = &out["calls"][0];
+    assert_eq!(
+        held["code"].as_i64(),
+        Some(telos::mcp_proxy::APPROVAL_PENDING),
+        "{out}"
+    );
+    assert_eq!(
+        held["data"]["reasons"],
+        json!(["approval_required"]),
+        "{out}"
+    );
+    let approve = held["data"]["approval"]["approve"].as_str().unwrap();
+    assert!(held["message"].as_str().unwrap().contains(approve), "{out}");
+    assert!(!git(repo.path(), &["branch", "--list"]).contains("from-ticket"));
+    let id = held["data"]["approval"]["id"].as_str().unwrap();
+    let pending = approvals.path().join(format!("pending/{id}.json"));
+    let record: Value = serde_json::from_slice(&std::fs::read(&pending).unwrap()).unwrap();
+    assert_eq!(record["tool"], "git_create_branch", "{record}");
+
+    // The operator approves (the command the error named); the retry runs,
+    // once: the same call again is held again.
+    let mv = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(approve)
+        .status()
+        .unwrap();
+    assert!(mv.success());
+    let out = agent(&python, json!([branch.clone(), branch]), &args).await;
+    assert_eq!(
+        (
+            out["calls"][0]["ok"].as_bool(),
+            out["calls"][0]["is_error"].as_bool()
+        ),
+        (Some(true), Some(false)),
+        "{out}"
+    );
+    assert!(git(repo.path(), &["branch", "--list"]).contains("from-ticket"));
+    assert_eq!(
+        out["calls"][1]["code"].as_i64(),
+        Some(telos::mcp_proxy::APPROVAL_PENDING),
+        "{out}"
+    );
+
+    // The ledger: held, executed after approval, held.
+    let (_, report) = send(&app, "GET", &format!("/v1/workflows/{wf}/report"), None).await;
+    let outcomes: Vec<&Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["outcome"])
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            &json!({"is_error": true, "blocked": true}),
+            &json!({"is_error": false}),
+            &json!({"is_error": true, "blocked": true})
+        ],
+        "{report}"
+    );
+}
+
 /// The proxy with raw stdio: (child, stdin, stdout lines).
 struct Raw {
     child: tokio::process::Child,
