@@ -69,7 +69,6 @@ pub struct KeygenArgs {
 
 /// `telos mcp-proxy`.
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("open").required(true).args(["workflow", "prompt"])))]
 pub struct McpProxyArgs {
     /// Base URL of the telos service.
     #[arg(long, env = "TELOS_URL")]
@@ -116,8 +115,17 @@ pub struct McpProxyArgs {
     /// Seconds one request to telos may take.
     #[arg(long, default_value_t = 10)]
     pub telos_timeout_secs: u64,
+    /// An upstream MCP server of a gateway, `NAME=COMMAND ARGS…` (the
+    /// command is split on whitespace), repeated for several servers. Its
+    /// tools are listed as `NAME__TOOL`. Instead of the command after `--`.
+    #[arg(long, value_name = "NAME=COMMAND")]
+    pub upstream: Vec<String>,
+    /// Serve MCP over Streamable HTTP at this address (`POST /mcp`) in
+    /// front of the `--upstream` servers, instead of over stdio.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// The upstream MCP server: command and arguments, after `--`.
-    #[arg(last = true, required = true, num_args = 1..)]
+    #[arg(last = true, num_args = 1..)]
     pub command: Vec<String>,
 }
 
