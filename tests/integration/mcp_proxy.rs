@@ -1113,6 +1113,25 @@ async fn streamable_http_sessions_and_methods() {
         list["result"]["tools"][0]["name"], "fake__get_time",
         "{list}"
     );
+    // A call may name its own workflow in `params._meta`: it is asked
+    // there (this one does not exist, so it is refused and never reaches
+    // the fake upstream, which would exit on a call).
+    let r = post(
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"fake__get_time","arguments":{},"_meta":{"telos/workflow_id":"0000-not-a-workflow"}}}"#,
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(
+        e["error"]["code"].as_i64(),
+        Some(telos::mcp_proxy::DENIED),
+        "{e}"
+    );
+    assert_eq!(
+        e["error"]["data"]["workflow_id"], "0000-not-a-workflow",
+        "{e}"
+    );
     // No server-initiated stream.
     let r = http.get(&mcp_url).send().await.unwrap();
     assert_eq!(r.status(), 405);
