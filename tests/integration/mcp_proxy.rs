@@ -53,6 +53,41 @@ fn provisioned() -> Option<(PathBuf, PathBuf)> {
 /// telos on a free loopback port; stops when the sender is dropped.
 async fn telos() -> (String, axum::Router, tokio::sync::oneshot::Sender<()>) {
     let (app, _) = crate::common::app();
+    serve_on_loopback(app).await
+}
+
+/// As [`telos`], with room for a gateway's aggregate catalog (the shared
+/// test limits allow 20 entries).
+async fn telos_for_gateways() -> (String, axum::Router, tokio::sync::oneshot::Sender<()>) {
+    use std::sync::Arc;
+    use telos::extraction::{ExtractionConfig, Extractor, keyword::KeywordEncoder};
+    let mut limits = crate::common::limits();
+    limits.max_catalog_entries = 100;
+    let mut config = crate::common::service_config();
+    config.catalog_limits.max_entries = 100;
+    let store = Arc::new(telos::storage::SledStore::temporary().unwrap());
+    let service = Arc::new(telos::service::Service::new(store, config));
+    let enc = KeywordEncoder::new(telos::extraction::runtime::Calibration {
+        scale: 10.0,
+        bias: -2.0,
+    });
+    service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
+    let app = telos::api::router(telos::api::AppState {
+        service,
+        limits: limits.into(),
+        prometheus: telos::telemetry::prometheus(),
+        pdp: Arc::new(telos::pdp::Pdp::new(None, false)),
+        public_url: None,
+        auth: telos::auth::Authenticator::open(),
+        limiter: None,
+        metrics_public: true,
+    });
+    serve_on_loopback(app).await
+}
+
+async fn serve_on_loopback(
+    app: axum::Router,
+) -> (String, axum::Router, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -1158,4 +1193,91 @@ async fn streamable_http_sessions_and_methods() {
     .await
     .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+/// `.mcp/npm/node_modules/.bin/NAME` (npm servers, from
+/// `scripts/provision-mcp-e2e.sh`); `None` (after a loud message) when npm
+/// could not install them, outside CI.
+fn npm_server(name: &str) -> Option<PathBuf> {
+    let bin = root().join(".mcp/npm/node_modules/.bin").join(name);
+    if !bin.is_file() {
+        let _ = std::process::Command::new(root().join("scripts/provision-mcp-e2e.sh")).status();
+    }
+    if bin.is_file() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{name} is not installed under CI"
+    );
+    eprintln!("\n\n*** SKIPPED: {name} (npm) is not installed; the test did not run ***\n");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_servers_behind_a_gateway_a_write_is_blocked_when_a_read_was_asked() {
+    let Some((python, _)) = provisioned() else {
+        return;
+    };
+    let (Some(fs), Some(memory)) = (
+        npm_server("mcp-server-filesystem"),
+        npm_server("mcp-server-memory"),
+    ) else {
+        return;
+    };
+    let (url, app, _stop) = telos_for_gateways().await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().canonicalize().unwrap();
+    std::fs::write(files.join("notes.txt"), "buy milk\n").unwrap();
+    let notes = files.join("notes.txt");
+    let planted = files.join("planted.txt");
+    let calls = json!([
+        {"tool": "fs__read_text_file", "arguments": {"path": notes}},
+        {"tool": "fs__write_file", "arguments": {"path": planted, "content": "pwned"}},
+    ]);
+    let args = strings(&[
+        "--telos",
+        &url,
+        "--catalog",
+        "desk",
+        "--prompt",
+        "Read the text file notes.txt and show me what it says",
+        "--subject",
+        "user:ana",
+        "--upstream",
+        &format!("fs={} {}", fs.display(), files.display()),
+        "--upstream",
+        &format!("memory={}", memory.display()),
+    ]);
+    let out = agent(&python, calls, &args).await;
+    let tools: Vec<&str> = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(tools.contains(&"fs__write_file"), "{out}");
+    assert!(tools.contains(&"memory__read_graph"), "{out}");
+    let read = &out["calls"][0];
+    assert_eq!(read["ok"], true, "{out}");
+    assert!(read["text"].as_str().unwrap().contains("buy milk"), "{out}");
+    let write = &out["calls"][1];
+    assert_eq!(
+        write["code"].as_i64(),
+        Some(telos::mcp_proxy::DENIED),
+        "{out}"
+    );
+    assert!(!planted.exists(), "the write reached the server");
+    let wf = out["workflow_id"].as_str().unwrap();
+    let (_, report) = send(&app, "GET", &format!("/v1/workflows/{wf}/report"), None).await;
+    let steps: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps.len(), 2, "{report}");
+    assert_eq!(steps[0].0, "fs__read_text_file", "{report}");
+    assert_ne!(steps[0].1, "divergent", "{report}");
+    assert_eq!(steps[1], ("fs__write_file", "divergent"), "{report}");
 }
