@@ -1,6 +1,8 @@
 //! `telos mcp-proxy` as a gateway: one MCP server in front of several
 //! upstream MCP servers (`--upstream NAME=COMMAND`, each spoken to over
-//! stdio), served to one client over stdio or, with `--listen ADDR`, to any
+//! stdio, or `--upstream NAME=URL`, spoken to over Streamable HTTP: one POST
+//! per message, the response read from a JSON body or an event stream,
+//! `Mcp-Session-Id` kept from `initialize`), served to one client over stdio or, with `--listen ADDR`, to any
 //! number of clients over MCP's Streamable HTTP transport.
 //!
 //! Unlike the one-upstream relay (`crate::mcp_proxy`), the gateway is an
@@ -92,14 +94,129 @@ struct UpState {
     gone: Option<String>,
 }
 
-/// One upstream MCP server over stdio.
+/// An upstream spoken to over Streamable HTTP.
+struct HttpLink {
+    client: reqwest::Client,
+    url: String,
+    /// `Mcp-Session-Id` and `MCP-Protocol-Version`, once initialized.
+    session: Mutex<(Option<String>, Option<String>)>,
+}
+
+/// One upstream MCP server, over stdio (a command) or Streamable HTTP (a
+/// URL).
 struct Upstream {
     name: String,
+    /// The stdio upstream's input (closed for an HTTP upstream).
     tx: mpsc::UnboundedSender<Value>,
+    http: Option<HttpLink>,
     state: Mutex<UpState>,
 }
 
+/// The JSON-RPC response to `id` in a `text/event-stream` body.
+fn sse_response(body: &str, id: &Value) -> Option<Value> {
+    body.replace("\r\n", "\n").split("\n\n").find_map(|event| {
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        serde_json::from_str::<Value>(&data.join("\n"))
+            .ok()
+            .filter(|m| m.get("id") == Some(id) && m.get("method").is_none())
+    })
+}
+
 impl Upstream {
+    /// An upstream at `url` (Streamable HTTP).
+    fn connect(name: String, url: &str) -> Result<Arc<Upstream>, ProxyError> {
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(|e| ProxyError::Args(format!("HTTP client: {e}")))?;
+        Ok(Arc::new(Upstream {
+            name,
+            tx: mpsc::unbounded_channel().0,
+            http: Some(HttpLink {
+                client,
+                url: url.to_string(),
+                session: Mutex::new((None, None)),
+            }),
+            state: Mutex::new(UpState::default()),
+        }))
+    }
+
+    /// POSTs one message; the response when it is a request.
+    async fn post(
+        &self,
+        link: &HttpLink,
+        body: Value,
+        wait: Duration,
+    ) -> Result<Option<Value>, String> {
+        let failed = |e: String| {
+            format!(
+                "the upstream MCP server `{}` at {}: {e}",
+                self.name, link.url
+            )
+        };
+        let (session, version) = link.session.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut req = link
+            .client
+            .post(&link.url)
+            .timeout(wait)
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .json(&body);
+        if let Some(s) = session {
+            req = req.header(SESSION_HEADER, s);
+        }
+        if let Some(v) = version {
+            req = req.header("mcp-protocol-version", v);
+        }
+        let resp = req.send().await.map_err(|e| failed(e.to_string()))?;
+        if let Some(s) = resp
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            && let Ok(mut g) = link.session.lock()
+        {
+            g.0 = Some(s.to_string());
+        }
+        let status = resp.status();
+        let event_stream = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"));
+        let text = resp.text().await.map_err(|e| failed(e.to_string()))?;
+        let Some(id) = body.get("id") else {
+            return Ok(None);
+        };
+        let answer = if event_stream {
+            sse_response(&text, id)
+        } else {
+            serde_json::from_str::<Value>(&text).ok()
+        };
+        match answer {
+            Some(a) if a.get("result").is_some() || a.get("error").is_some() => Ok(Some(a)),
+            _ => Err(failed(format!(
+                "answered {status} without a JSON-RPC response"
+            ))),
+        }
+    }
+
+    /// Sends a notification.
+    async fn notify(&self, method: &str) {
+        let msg = json!({"jsonrpc": "2.0", "method": method});
+        match &self.http {
+            Some(link) => {
+                if let Err(e) = self.post(link, msg, Duration::from_secs(30)).await {
+                    eprintln!("telos mcp-proxy: {e}");
+                }
+            }
+            None => {
+                let _ = self.tx.send(msg);
+            }
+        }
+    }
+
     fn start(name: String, command: &[String]) -> Result<Arc<Upstream>, ProxyError> {
         let Some((program, rest)) = command.split_first() else {
             return Err(ProxyError::Args(format!("upstream `{name}`: no command")));
@@ -123,6 +240,7 @@ impl Upstream {
         let up = Arc::new(Upstream {
             name,
             tx,
+            http: None,
             state: Mutex::new(UpState::default()),
         });
         tokio::spawn(async move {
@@ -209,6 +327,21 @@ impl Upstream {
 
     /// Sends a request and waits for the upstream's response message.
     async fn request(&self, method: &str, params: Value, wait: Duration) -> Result<Value, String> {
+        if let Some(link) = &self.http {
+            let id = {
+                let mut s = self
+                    .state
+                    .lock()
+                    .map_err(|_| "state poisoned".to_string())?;
+                s.next += 1;
+                Value::from(s.next)
+            };
+            let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+            return self
+                .post(link, body, wait)
+                .await?
+                .ok_or_else(|| format!("the upstream MCP server `{}` did not answer", self.name));
+        }
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut s = self
@@ -258,9 +391,15 @@ impl Upstream {
         if init.get("result").is_none() {
             return Err(up(format!("`initialize` failed: {init}")));
         }
-        let _ = self
-            .tx
-            .send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        if let Some(link) = &self.http
+            && let Ok(mut g) = link.session.lock()
+        {
+            g.1 = init
+                .pointer("/result/protocolVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        self.notify("notifications/initialized").await;
         let mut tools = Vec::new();
         let mut cursor: Option<Value> = None;
         for _ in 0..100 {
@@ -332,7 +471,13 @@ impl Gateway {
             if !seen.insert(name.clone()) {
                 return Err(ProxyError::Args(format!("two upstreams named `{name}`")));
             }
-            upstreams.push(Upstream::start(name, &command)?);
+            let up = match command.as_slice() {
+                [url] if url.starts_with("http://") || url.starts_with("https://") => {
+                    Upstream::connect(name, url)?
+                }
+                _ => Upstream::start(name, &command)?,
+            };
+            upstreams.push(up);
         }
         let mut tools = Vec::new();
         let mut routes = HashMap::new();
@@ -812,6 +957,18 @@ mod tests {
         assert_eq!(split_tool("fs__read__file"), Some(("fs", "read__file")));
         assert_eq!(split_tool("git_log"), None);
         assert_eq!(split_tool("__x"), None);
+    }
+
+    #[test]
+    fn an_event_stream_yields_the_response_to_its_request() {
+        let body = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\r\n\r\n\
+                    event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"ok\":1}}\r\n\r\n";
+        assert_eq!(
+            sse_response(body, &json!(7)),
+            Some(json!({"jsonrpc": "2.0", "id": 7, "result": {"ok": 1}}))
+        );
+        assert_eq!(sse_response(body, &json!(8)), None);
+        assert_eq!(sse_response("data: not json\n\n", &json!(7)), None);
     }
 
     #[test]

@@ -1281,3 +1281,80 @@ async fn npm_servers_behind_a_gateway_a_write_is_blocked_when_a_read_was_asked()
     assert_ne!(steps[0].1, "divergent", "{report}");
     assert_eq!(steps[1], ("fs__write_file", "divergent"), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_upstream_built_on_the_sdk_is_served_and_guarded() {
+    let Some((python, _)) = provisioned() else {
+        return;
+    };
+    let (url, app, _stop) = telos().await;
+    let notes = tempfile::tempdir().unwrap();
+    std::fs::write(notes.path().join("groceries.txt"), "buy milk\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = tokio::process::Command::new(&python)
+        .arg(root().join("tests/integration/mcp/notes_http_server.py"))
+        .arg(notes.path())
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let up = tokio::time::timeout(Duration::from_secs(30), async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(up.is_ok(), "the notes server did not listen in 30 s");
+    let calls = json!([
+        {"tool": "notes__read_note", "arguments": {"name": "groceries.txt"}},
+        {"tool": "notes__delete_note", "arguments": {"name": "groceries.txt"}},
+    ]);
+    let args = strings(&[
+        "--telos",
+        &url,
+        "--catalog",
+        "notes",
+        "--prompt",
+        "Read my note groceries.txt",
+        "--subject",
+        "user:ana",
+        "--upstream",
+        &format!("notes=http://127.0.0.1:{port}/mcp"),
+    ]);
+    let out = agent(&python, calls, &args).await;
+    assert_eq!(out["calls"][0]["ok"], true, "{out}");
+    assert!(
+        out["calls"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("buy milk"),
+        "{out}"
+    );
+    assert_eq!(
+        out["calls"][1]["code"].as_i64(),
+        Some(telos::mcp_proxy::DENIED),
+        "{out}"
+    );
+    assert!(notes.path().join("groceries.txt").exists());
+    let wf = out["workflow_id"].as_str().unwrap();
+    let (_, report) = send(&app, "GET", &format!("/v1/workflows/{wf}/report"), None).await;
+    let steps: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps.len(), 2, "{report}");
+    assert_eq!(steps[0].0, "notes__read_note", "{report}");
+    assert_ne!(steps[0].1, "divergent", "{report}");
+    assert_eq!(steps[1], ("notes__delete_note", "divergent"), "{report}");
+}
