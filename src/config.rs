@@ -81,8 +81,9 @@ pub struct McpProxyArgs {
     /// The upstream's `tools/list` is registered as this catalog.
     #[arg(long)]
     pub catalog: String,
-    /// An existing workflow to enforce.
-    #[arg(long, conflicts_with_all = ["prompt", "subject"])]
+    /// An existing workflow to enforce (this, or `--prompt`, unless
+    /// `--listen`: then the workflow may come with each request).
+    #[arg(long, conflicts_with_all = ["prompt", "subject"], required_unless_present_any = ["prompt", "listen"])]
     pub workflow: Option<String>,
     /// The person's request: the proxy opens the workflow itself.
     #[arg(long, requires = "subject")]
@@ -118,14 +119,14 @@ pub struct McpProxyArgs {
     /// An upstream MCP server of a gateway, `NAME=COMMAND ARGS…` (the
     /// command is split on whitespace), repeated for several servers. Its
     /// tools are listed as `NAME__TOOL`. Instead of the command after `--`.
-    #[arg(long, value_name = "NAME=COMMAND")]
+    #[arg(long, value_name = "NAME=COMMAND", conflicts_with = "command")]
     pub upstream: Vec<String>,
     /// Serve MCP over Streamable HTTP at this address (`POST /mcp`) in
     /// front of the `--upstream` servers, instead of over stdio.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// The upstream MCP server: command and arguments, after `--`.
-    #[arg(last = true, num_args = 1..)]
+    #[arg(last = true, num_args = 1.., required_unless_present = "upstream")]
     pub command: Vec<String>,
 }
 
@@ -829,6 +830,23 @@ mod tests {
                 "s"
             ])
             .is_err()
+        );
+        // A gateway: upstreams instead of a command; with --listen the
+        // workflow may come per request.
+        let cli = parse(&["--workflow", "w", "--upstream", "a=x", "--upstream", "b=y"]).unwrap();
+        let Command::McpProxy(p) = cli.command else {
+            panic!("not mcp-proxy")
+        };
+        assert_eq!(p.upstream, ["a=x", "b=y"]);
+        assert!(parse(&["--listen", "127.0.0.1:0", "--upstream", "a=x"]).is_ok());
+        assert!(
+            parse(&["--upstream", "a=x"]).is_err(),
+            "stdio needs a workflow"
+        );
+        assert!(parse(&["--workflow", "w", "--upstream", "a=x", "--", "s"]).is_err());
+        assert!(
+            parse(&["--workflow", "w", "--mode", "approve", "--", "s"]).is_err(),
+            "approve without --approvals"
         );
     }
 }
