@@ -468,6 +468,14 @@ impl Pep {
                     Some(json!({"workflow_id": wf, "tool": tool, "reasons": codes})),
                 ))
             }
+            // No workflow to ask in (a gateway's request named none): a
+            // mistake of the caller, never forwarded.
+            Err(ProxyError::Args(why)) => Some(error_response(
+                id,
+                INVALID_PARAMS,
+                &format!("`{tool}` was not run: {why}"),
+                None,
+            )),
             Err(e) if self.fail_open => {
                 eprintln!("telos mcp-proxy: forwarding `{tool}` unchecked (--fail-open): {e}");
                 None

@@ -1179,6 +1179,36 @@ async fn streamable_http_sessions_and_methods() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // A gateway without a workflow of its own refuses a call that names none.
+    let (_bare, bare_url) = listening(&strings(&[
+        "--telos",
+        &url,
+        "--catalog",
+        "fake",
+        "--upstream",
+        &format!("fake={}", upstream.display()),
+    ]))
+    .await;
+    let r = http.post(&bare_url).body(INIT).send().await.unwrap();
+    let bare_session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let r = http
+        .post(&bare_url)
+        .header("mcp-session-id", &bare_session)
+        .body(
+            r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"fake__get_time"}}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"].as_i64(), Some(-32602), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no workflow"),
+        "{e}"
+    );
     let r = http
         .delete(&mcp_url)
         .header("mcp-session-id", &session)
