@@ -33,7 +33,7 @@ LAYERS = [
     ("api", {"api"}),
     # Entry points: flags, commands, `serve` (the crate root), fuzz targets,
     # and the MCP proxy (a PEP that talks to telos over HTTP).
-    ("entry", {"config", "cli", "fuzz_checks", "lib", "mcp_proxy"}),
+    ("entry", {"config", "cli", "fuzz_checks", "lib", "mcp_proxy", "mcp_gateway"}),
 ]
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")

@@ -7,6 +7,11 @@
 #   .mcp/py/mcp-server-git/    mcp-server-git, from scripts/mcp/python-servers.txt
 #   .mcp/py/mcp-server-time/   mcp-server-time, likewise
 #                              (each pinned by scripts/mcp/locks/<name>.txt)
+#   .mcp/npm/                  @modelcontextprotocol/server-filesystem and
+#                              server-memory from npm, pinned by
+#                              scripts/mcp/e2e-npm/package.json and its lock
+#                              (`npm ci --prefix .mcp/npm`); skipped with a
+#                              message when npm is not installed
 #
 # Idempotent: a part whose stamp matches the hash of its pins is skipped (the
 # stamps are the ones scripts/provision-mcp.sh writes, so either script may
@@ -55,3 +60,19 @@ for name in "${servers[@]}"; do
   "$uv" pip install --quiet --python "$venv/bin/python" "${args[@]}" </dev/null
   echo "$stamp" >"$venv/.stamp"
 done
+
+npm_spec="$spec/e2e-npm"
+npm_dir="$dir/npm"
+want="$(hash_of "$npm_spec/package.json" "$npm_spec/package-lock.json")"
+if [[ ! -f "$npm_dir/.stamp" || "$(cat "$npm_dir/.stamp")" != "$want" ]]; then
+  if command -v npm >/dev/null; then
+    echo "provision-mcp-e2e: installing $npm_dir" >&2
+    rm -rf "$npm_dir"
+    mkdir -p "$npm_dir"
+    cp "$npm_spec/package.json" "$npm_spec/package-lock.json" "$npm_dir/"
+    npm ci --prefix "$npm_dir" --no-audit --no-fund --loglevel=error </dev/null
+    echo "$want" >"$npm_dir/.stamp"
+  else
+    echo "provision-mcp-e2e: npm is not installed; the npm servers are not" >&2
+  fi
+fi

@@ -69,7 +69,6 @@ pub struct KeygenArgs {
 
 /// `telos mcp-proxy`.
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("open").required(true).args(["workflow", "prompt"])))]
 pub struct McpProxyArgs {
     /// Base URL of the telos service.
     #[arg(long, env = "TELOS_URL")]
@@ -82,8 +81,9 @@ pub struct McpProxyArgs {
     /// The upstream's `tools/list` is registered as this catalog.
     #[arg(long)]
     pub catalog: String,
-    /// An existing workflow to enforce.
-    #[arg(long, conflicts_with_all = ["prompt", "subject"])]
+    /// An existing workflow to enforce (this, or `--prompt`, unless
+    /// `--listen`: then the workflow may come with each request).
+    #[arg(long, conflicts_with_all = ["prompt", "subject"], required_unless_present_any = ["prompt", "listen"])]
     pub workflow: Option<String>,
     /// The person's request: the proxy opens the workflow itself.
     #[arg(long, requires = "subject")]
@@ -94,10 +94,18 @@ pub struct McpProxyArgs {
     /// The agent's identity, `type:id`, as asked and reported.
     #[arg(long, default_value = "agent:mcp-client")]
     pub agent: String,
-    /// `enforce` asks before forwarding; `monitor` forwards everything and
+    /// `enforce` asks before forwarding; `approve` does too, but holds a
+    /// call whose only reason is `approval_required` until an operator
+    /// approves it (see `--approvals`); `monitor` forwards everything and
     /// records each step with its verdict.
     #[arg(long, value_enum, default_value_t = ProxyMode::Enforce)]
     pub mode: ProxyMode,
+    /// With `--mode approve`: the directory of held calls. A held call is
+    /// written to `DIR/pending/ID.json`; an operator approves it by moving
+    /// the file to `DIR/approved/`, and the agent's retry of the same call
+    /// is then forwarded (once).
+    #[arg(long, required_if_eq("mode", "approve"))]
+    pub approvals: Option<PathBuf>,
     /// `tools/list` answers: every upstream tool, or only those the PDP
     /// permits in the workflow.
     #[arg(long, value_enum, default_value_t = ListMode::All)]
@@ -108,8 +116,17 @@ pub struct McpProxyArgs {
     /// Seconds one request to telos may take.
     #[arg(long, default_value_t = 10)]
     pub telos_timeout_secs: u64,
+    /// An upstream MCP server of a gateway, `NAME=COMMAND ARGS…` (the
+    /// command is split on whitespace), repeated for several servers. Its
+    /// tools are listed as `NAME__TOOL`. Instead of the command after `--`.
+    #[arg(long, value_name = "NAME=COMMAND", conflicts_with = "command")]
+    pub upstream: Vec<String>,
+    /// Serve MCP over Streamable HTTP at this address (`POST /mcp`) in
+    /// front of the `--upstream` servers, instead of over stdio.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// The upstream MCP server: command and arguments, after `--`.
-    #[arg(last = true, required = true, num_args = 1..)]
+    #[arg(last = true, num_args = 1.., required_unless_present = "upstream")]
     pub command: Vec<String>,
 }
 
@@ -118,6 +135,9 @@ pub struct McpProxyArgs {
 pub enum ProxyMode {
     /// Divergent calls are not forwarded.
     Enforce,
+    /// As `enforce`, but a call that only needs a human approval is held
+    /// until an operator approves it.
+    Approve,
     /// Everything is forwarded; steps are recorded with their verdicts.
     Monitor,
 }
@@ -810,6 +830,23 @@ mod tests {
                 "s"
             ])
             .is_err()
+        );
+        // A gateway: upstreams instead of a command; with --listen the
+        // workflow may come per request.
+        let cli = parse(&["--workflow", "w", "--upstream", "a=x", "--upstream", "b=y"]).unwrap();
+        let Command::McpProxy(p) = cli.command else {
+            panic!("not mcp-proxy")
+        };
+        assert_eq!(p.upstream, ["a=x", "b=y"]);
+        assert!(parse(&["--listen", "127.0.0.1:0", "--upstream", "a=x"]).is_ok());
+        assert!(
+            parse(&["--upstream", "a=x"]).is_err(),
+            "stdio needs a workflow"
+        );
+        assert!(parse(&["--workflow", "w", "--upstream", "a=x", "--", "s"]).is_err());
+        assert!(
+            parse(&["--workflow", "w", "--mode", "approve", "--", "s"]).is_err(),
+            "approve without --approvals"
         );
     }
 }

@@ -12,6 +12,7 @@ pub mod extraction;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod intent;
+pub mod mcp_gateway;
 pub mod mcp_proxy;
 pub mod pdp;
 pub mod service;
@@ -35,6 +36,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Drift(args) => cli::drift(args),
         Command::Verify(args) => cli::verify(args),
         Command::Keygen(args) => cli::keygen(&args),
+        Command::McpProxy(args) if args.listen.is_some() || !args.upstream.is_empty() => {
+            mcp_gateway::run(*args).await
+        }
         Command::McpProxy(args) => mcp_proxy::run(*args).await,
     }
 }

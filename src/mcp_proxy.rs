@@ -18,6 +18,11 @@
 //! gets a JSON-RPC error whose message is the user-facing reason. An
 //! allowed call is forwarded and reported once the upstream answered, with
 //! its outcome. `monitor` forwards everything and reports every call.
+//! `approve` is `enforce`, except that a call refused only because it needs
+//! a human approval (`approval_required`) is held: it is written to
+//! `--approvals DIR/pending/ID.json`, the client's error (-32004) names the
+//! `mv` that approves it, and once an operator has moved the file to
+//! `DIR/approved/` the agent's retry of the same call is forwarded, once.
 //!
 //! Failures: telos unreachable (or answering 5xx) refuses the call unless
 //! `--fail-open`; an upstream that exits fails every pending and later
@@ -26,6 +31,7 @@
 
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,6 +52,9 @@ pub const DENIED: i64 = -32001;
 pub const TELOS_UNAVAILABLE: i64 = -32002;
 /// The upstream server is not running.
 pub const UPSTREAM_GONE: i64 = -32003;
+/// The call needs a human approval (`--mode approve`); it was not
+/// forwarded and waits for an operator.
+pub const APPROVAL_PENDING: i64 = -32004;
 
 /// The `_meta` key of `initialize`'s result that carries the workflow id.
 pub const WORKFLOW_META: &str = "telos/workflow_id";
@@ -196,7 +205,7 @@ fn key(id: &Value) -> String {
 }
 
 /// A `type:id` pair.
-fn pair(flag: &str, v: &str) -> Result<(String, String), ProxyError> {
+pub(crate) fn pair(flag: &str, v: &str) -> Result<(String, String), ProxyError> {
     match v.split_once(':') {
         Some((t, i)) if !t.is_empty() && !i.is_empty() => Ok((t.to_string(), i.to_string())),
         _ => Err(ProxyError::Args(format!(
@@ -206,20 +215,20 @@ fn pair(flag: &str, v: &str) -> Result<(String, String), ProxyError> {
 }
 
 /// The telos API as the proxy uses it.
-struct Telos {
+pub(crate) struct Telos {
     http: reqwest::Client,
     base: String,
     key: Option<String>,
 }
 
 /// The PDP's answer.
-enum Decision {
+pub(crate) enum Decision {
     Allow,
     Deny { reason: String, admin: Value },
 }
 
 impl Telos {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -302,6 +311,214 @@ impl Telos {
     }
 }
 
+/// Held calls of `--mode approve`, as files an operator moves: a held
+/// call is `DIR/pending/ID.json`; moving it to `DIR/approved/` approves
+/// the next identical call (same workflow, tool and arguments), once.
+pub struct Approvals {
+    dir: PathBuf,
+}
+
+impl Approvals {
+    /// Creates `DIR/pending` and `DIR/approved`.
+    pub fn open(dir: &Path) -> Result<Approvals, ProxyError> {
+        for sub in ["pending", "approved"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
+                ProxyError::Args(format!("--approvals {}: {e}", dir.join(sub).display()))
+            })?;
+        }
+        Ok(Approvals {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// A call's id: the same call gets the same id, so the agent's retry
+    /// finds the approval its first attempt asked for.
+    pub fn id(workflow: &str, tool: &str, arguments: &Value) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(json!([workflow, tool, arguments]).to_string());
+        hex::encode(&digest[..12])
+    }
+
+    /// Consumes the approval of call `id`, if an operator gave it.
+    pub fn take(&self, id: &str) -> bool {
+        std::fs::remove_file(self.dir.join("approved").join(format!("{id}.json"))).is_ok()
+    }
+
+    /// Holds call `id`: writes `record` to `pending/ID.json` and returns the
+    /// command that approves it.
+    pub fn hold(&self, id: &str, record: &Value) -> std::io::Result<String> {
+        let pending = self.dir.join("pending").join(format!("{id}.json"));
+        std::fs::write(&pending, format!("{record:#}\n"))?;
+        Ok(format!(
+            "mv {} {}/",
+            pending.display(),
+            self.dir.join("approved").display()
+        ))
+    }
+}
+
+/// The enforcement point: asks the PDP before a call, answers the client
+/// when a call is refused, and reports steps.
+pub(crate) struct Pep {
+    pub(crate) telos: Telos,
+    pub(crate) agent: (String, String),
+    pub(crate) subject: Option<(String, String)>,
+    pub(crate) mode: ProxyMode,
+    fail_open: bool,
+    approvals: Option<Approvals>,
+}
+
+impl Pep {
+    pub(crate) fn new(
+        args: &McpProxyArgs,
+        http: reqwest::Client,
+        agent: (String, String),
+        subject: Option<(String, String)>,
+    ) -> Result<Pep, ProxyError> {
+        let approvals = match (args.mode, &args.approvals) {
+            (ProxyMode::Approve, Some(dir)) => Some(Approvals::open(dir)?),
+            (ProxyMode::Approve, None) => {
+                return Err(ProxyError::Args(
+                    "--mode approve needs --approvals DIR".into(),
+                ));
+            }
+            _ => None,
+        };
+        Ok(Pep {
+            telos: Telos {
+                http,
+                base: args.telos.trim_end_matches('/').to_string(),
+                key: args.api_key.clone(),
+            },
+            agent,
+            subject,
+            mode: args.mode,
+            fail_open: args.fail_open,
+            approvals,
+        })
+    }
+
+    /// Asks the PDP about a call in `workflow` (`enforce`, `approve`):
+    /// `None` forwards it, `Some` is the client's error (the refused attempt
+    /// is reported as blocked).
+    pub(crate) async fn check(
+        &self,
+        id: Value,
+        workflow: Result<String, ProxyError>,
+        tool: &str,
+        arguments: &Value,
+    ) -> Option<Value> {
+        let decision = match workflow {
+            Ok(wf) => self
+                .telos
+                .evaluate(
+                    &wf,
+                    &self.agent,
+                    self.subject.as_ref().map(|s| s.1.as_str()),
+                    tool,
+                    arguments,
+                )
+                .await
+                .map(|d| (wf, d)),
+            Err(e) => Err(e),
+        };
+        match decision {
+            Ok((_, Decision::Allow)) => None,
+            Ok((wf, Decision::Deny { reason, admin })) => {
+                let codes = reason_codes(&admin);
+                if let Some(approvals) = &self.approvals
+                    && !codes.is_empty()
+                    && codes.iter().all(|c| c == "approval_required")
+                {
+                    let call = Approvals::id(&wf, tool, arguments);
+                    if approvals.take(&call) {
+                        eprintln!("telos mcp-proxy: `{tool}` forwarded: approval {call} was given");
+                        return None;
+                    }
+                    self.report(&wf, tool, arguments, true, true).await;
+                    let record = json!({"approval": call, "workflow_id": wf, "tool": tool,
+                                        "arguments": arguments, "reason": reason,
+                                        "agent": format!("{}:{}", self.agent.0, self.agent.1)});
+                    return Some(match approvals.hold(&call, &record) {
+                        Ok(approve) => error_response(
+                            id,
+                            APPROVAL_PENDING,
+                            &format!(
+                                "`{tool}` was not run: it needs a human approval ({reason}). \
+                                 An operator approves it with `{approve}`; then retry the same call."
+                            ),
+                            Some(json!({"workflow_id": wf, "tool": tool, "reasons": codes,
+                                        "approval": {"id": call, "approve": approve}})),
+                        ),
+                        Err(e) => error_response(
+                            id,
+                            DENIED,
+                            &format!(
+                                "`{tool}` was not run: it needs a human approval, and the approval request could not be written ({e})"
+                            ),
+                            Some(json!({"workflow_id": wf, "tool": tool, "reasons": codes})),
+                        ),
+                    });
+                }
+                self.report(&wf, tool, arguments, true, true).await;
+                Some(error_response(
+                    id,
+                    DENIED,
+                    &reason,
+                    Some(json!({"workflow_id": wf, "tool": tool, "reasons": codes})),
+                ))
+            }
+            // No workflow to ask in (a gateway's request named none): a
+            // mistake of the caller, never forwarded.
+            Err(ProxyError::Args(why)) => Some(error_response(
+                id,
+                INVALID_PARAMS,
+                &format!("`{tool}` was not run: {why}"),
+                None,
+            )),
+            Err(e) if self.fail_open => {
+                eprintln!("telos mcp-proxy: forwarding `{tool}` unchecked (--fail-open): {e}");
+                None
+            }
+            Err(e) => {
+                let message = format!(
+                    "`{tool}` was not run: telos could not be asked ({e}); calls are refused until it answers"
+                );
+                Some(error_response(id, TELOS_UNAVAILABLE, &message, None))
+            }
+        }
+    }
+
+    /// Reports a step (executed, or blocked before it reached the tool).
+    pub(crate) async fn report(
+        &self,
+        wf: &str,
+        tool: &str,
+        arguments: &Value,
+        is_error: bool,
+        blocked: bool,
+    ) {
+        let mut body = json!({
+            "actor": {"type": self.agent.0, "id": self.agent.1},
+            "tool": tool,
+            "arguments": arguments,
+            "outcome": {"is_error": is_error, "blocked": blocked},
+        });
+        if let Some((_, sub)) = &self.subject {
+            body["sub"] = Value::String(sub.clone());
+        }
+        let path = format!("/v1/workflows/{wf}/steps");
+        match self.telos.call(reqwest::Method::POST, &path, &body).await {
+            Ok(r) => {
+                if r.get("verdict").and_then(Value::as_str) == Some("divergent") && !blocked {
+                    eprintln!("telos mcp-proxy: step `{tool}` recorded as divergent");
+                }
+            }
+            Err(e) => eprintln!("telos mcp-proxy: `{tool}` not reported: {e}"),
+        }
+    }
+}
+
 /// Where the proxy's own requests to the upstream wait for their answer.
 #[derive(Default)]
 struct State {
@@ -331,15 +548,11 @@ struct Workflow {
 }
 
 struct Proxy {
-    telos: Telos,
+    pep: Pep,
     catalog: String,
     workflow_flag: Option<String>,
     prompt: Option<String>,
-    subject: Option<(String, String)>,
-    agent: (String, String),
-    mode: ProxyMode,
     list: ListMode,
-    fail_open: bool,
     to_client: mpsc::UnboundedSender<Value>,
     to_upstream: Mutex<Option<mpsc::UnboundedSender<Value>>>,
     state: Mutex<State>,
@@ -365,8 +578,15 @@ async fn run_inner(args: McpProxyArgs) -> Result<(), ProxyError> {
         .build()
         .map_err(|e| ProxyError::Args(format!("HTTP client: {e}")))?;
     let Some((program, rest)) = args.command.split_first() else {
-        return Err(ProxyError::Args("no upstream command after `--`".into()));
+        return Err(ProxyError::Args(
+            "no upstream: a command after `--`, or --upstream NAME=COMMAND".into(),
+        ));
     };
+    if args.workflow.is_none() && args.prompt.is_none() {
+        return Err(ProxyError::Args(
+            "--workflow, or --prompt with --subject".into(),
+        ));
+    }
     let mut child = tokio::process::Command::new(program)
         .args(rest)
         .stdin(Stdio::piped())
@@ -386,19 +606,11 @@ async fn run_inner(args: McpProxyArgs) -> Result<(), ProxyError> {
     let (upstream_tx, mut upstream_rx) = mpsc::unbounded_channel::<Value>();
     let (tasks_tx, mut tasks_rx) = mpsc::channel::<()>(1);
     let proxy = Arc::new(Proxy {
-        telos: Telos {
-            http,
-            base: args.telos.trim_end_matches('/').to_string(),
-            key: args.api_key.clone(),
-        },
+        pep: Pep::new(&args, http, agent, subject)?,
         catalog: args.catalog.clone(),
         workflow_flag: args.workflow.clone(),
         prompt: args.prompt.clone(),
-        subject,
-        agent,
-        mode: args.mode,
         list: args.list,
-        fail_open: args.fail_open,
         to_client: client_tx,
         to_upstream: Mutex::new(Some(upstream_tx)),
         state: Mutex::new(State::default()),
@@ -744,19 +956,21 @@ impl Proxy {
             .and_then(|s| s.tools.clone())
             .ok_or_else(|| ProxyError::Upstream("the upstream's tools are not known yet".into()))?;
         let path = format!("/v1/catalogs/{}", self.catalog);
-        self.telos
+        self.pep
+            .telos
             .call(reqwest::Method::PUT, &path, &json!({"tools": tools}))
             .await?;
-        let id = match (&self.workflow_flag, &self.prompt, &self.subject) {
+        let id = match (&self.workflow_flag, &self.prompt, &self.pep.subject) {
             (Some(id), _, _) => id.clone(),
             (None, Some(prompt), Some((kind, sid))) => {
                 let created = self
+                    .pep
                     .telos
                     .call(
                         reqwest::Method::POST,
                         "/v1/workflows",
                         &json!({"subject": {"type": kind, "id": sid}, "prompt": prompt,
-                                "catalog": self.catalog, "agents": [self.agent.1]}),
+                                "catalog": self.catalog, "agents": [self.pep.agent.1]}),
                     )
                     .await?;
                 created
@@ -789,11 +1003,12 @@ impl Proxy {
     /// The tools the PDP permits the agent in the workflow.
     async fn granted(&self, workflow: &str) -> Result<HashSet<String>, ProxyError> {
         let found = self
+            .pep
             .telos
             .call(
                 reqwest::Method::POST,
                 "/access/v1/search/action",
-                &json!({"subject": {"type": self.agent.0, "id": self.agent.1},
+                &json!({"subject": {"type": self.pep.agent.0, "id": self.pep.agent.1},
                         "resource": {"type": "tool", "id": "*"},
                         "context": {"workflow_id": workflow},
                         "page": {"limit": 1000}}),
@@ -854,43 +1069,15 @@ impl Proxy {
             None | Some(Value::Null) => json!({}),
             Some(a) => a.clone(),
         };
-        if self.mode == ProxyMode::Enforce {
-            let decision = match self.workflow_id().await {
-                Ok(wf) => self
-                    .telos
-                    .evaluate(
-                        &wf,
-                        &self.agent,
-                        self.subject.as_ref().map(|s| s.1.as_str()),
-                        &tool,
-                        &arguments,
-                    )
-                    .await
-                    .map(|d| (wf, d)),
-                Err(e) => Err(e),
-            };
-            match decision {
-                Ok((_, Decision::Allow)) => {}
-                Ok((wf, Decision::Deny { reason, admin })) => {
-                    self.report(&tool, &arguments, true, true).await;
-                    self.send_client(error_response(
-                        id,
-                        DENIED,
-                        &reason,
-                        Some(json!({"workflow_id": wf, "tool": tool, "reasons": reason_codes(&admin)})),
-                    ));
-                    return;
-                }
-                Err(e) if self.fail_open => {
-                    eprintln!("telos mcp-proxy: forwarding `{tool}` unchecked (--fail-open): {e}");
-                }
-                Err(e) => {
-                    let message = format!(
-                        "`{tool}` was not run: telos could not be asked ({e}); calls are refused until it answers"
-                    );
-                    self.send_client(error_response(id, TELOS_UNAVAILABLE, &message, None));
-                    return;
-                }
+        if self.pep.mode != ProxyMode::Monitor {
+            let workflow = self.workflow_id().await;
+            if let Some(refusal) = self
+                .pep
+                .check(id.clone(), workflow, &tool, &arguments)
+                .await
+            {
+                self.send_client(refusal);
+                return;
             }
         }
         self.forward(id, Pending::Call { tool, arguments }, message);
@@ -898,28 +1085,11 @@ impl Proxy {
 
     /// Reports a step (executed, or blocked before it reached the tool).
     async fn report(&self, tool: &str, arguments: &Value, is_error: bool, blocked: bool) {
-        let wf = match self.workflow_id().await {
-            Ok(w) => w,
-            Err(e) => {
-                eprintln!("telos mcp-proxy: `{tool}` not reported: {e}");
-                return;
-            }
-        };
-        let mut body = json!({
-            "actor": {"type": self.agent.0, "id": self.agent.1},
-            "tool": tool,
-            "arguments": arguments,
-            "outcome": {"is_error": is_error, "blocked": blocked},
-        });
-        if let Some((_, sub)) = &self.subject {
-            body["sub"] = Value::String(sub.clone());
-        }
-        let path = format!("/v1/workflows/{wf}/steps");
-        match self.telos.call(reqwest::Method::POST, &path, &body).await {
-            Ok(r) => {
-                if r.get("verdict").and_then(Value::as_str) == Some("divergent") && !blocked {
-                    eprintln!("telos mcp-proxy: step `{tool}` recorded as divergent");
-                }
+        match self.workflow_id().await {
+            Ok(wf) => {
+                self.pep
+                    .report(&wf, tool, arguments, is_error, blocked)
+                    .await;
             }
             Err(e) => eprintln!("telos mcp-proxy: `{tool}` not reported: {e}"),
         }
