@@ -49,8 +49,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{ListMode, McpProxyArgs, ProxyMode};
 use crate::mcp_proxy::{
-    ClientMessage, INVALID_PARAMS, INVALID_REQUEST, Pep, ProxyError, UPSTREAM_GONE, WORKFLOW_META,
-    classify, error_response,
+    ClientMessage, INVALID_PARAMS, INVALID_REQUEST, Pep, ProxyError, StepOutcome, UPSTREAM_GONE,
+    WORKFLOW_META, classify, error_response,
 };
 
 /// JSON-RPC: the gateway does not serve this method.
@@ -698,10 +698,10 @@ impl Gateway {
             .await
         {
             Ok(mut answer) => {
-                let is_error = answer.get("error").is_some()
-                    || answer.pointer("/result/isError") == Some(&Value::Bool(true));
                 if let Some(wf) = &wf {
-                    self.pep.report(wf, tool, &arguments, is_error, false).await;
+                    self.pep
+                        .report(wf, tool, &arguments, StepOutcome::Answered(&answer))
+                        .await;
                 }
                 answer["id"] = id;
                 answer

@@ -39,6 +39,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{ListMode, McpProxyArgs, ProxyMode};
+use crate::workflow::provenance::digest_result;
 
 /// JSON-RPC: the line is not JSON.
 pub const PARSE_ERROR: i64 = -32700;
@@ -366,6 +367,19 @@ pub(crate) struct Pep {
     pub(crate) mode: ProxyMode,
     fail_open: bool,
     approvals: Option<Approvals>,
+    /// Step reports still on their way to telos. A check waits until there
+    /// are none, so every earlier step (and its result's values, for
+    /// argument provenance) is recorded before a later call is judged.
+    inflight: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+/// A step report on its way: counted in [`Pep::inflight`] until dropped.
+pub(crate) struct InFlight(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl Pep {
@@ -395,7 +409,15 @@ impl Pep {
             mode: args.mode,
             fail_open: args.fail_open,
             approvals,
+            inflight: Arc::new(tokio::sync::watch::channel(0).0),
         })
+    }
+
+    /// Counts a report that will be sent later (call it before the client
+    /// can see the answer, and keep it until the report is done).
+    pub(crate) fn report_pending(&self) -> InFlight {
+        self.inflight.send_modify(|n| *n += 1);
+        InFlight(Arc::clone(&self.inflight))
     }
 
     /// Asks the PDP about a call in `workflow` (`enforce`, `approve`):
@@ -408,6 +430,10 @@ impl Pep {
         tool: &str,
         arguments: &Value,
     ) -> Option<Value> {
+        // Earlier steps first: their reports (and results) must be in the
+        // workflow before this call is judged against it.
+        let mut reports = self.inflight.subscribe();
+        let _ = reports.wait_for(|n| *n == 0).await;
         let decision = match workflow {
             Ok(wf) => self
                 .telos
@@ -435,7 +461,8 @@ impl Pep {
                         eprintln!("telos mcp-proxy: `{tool}` forwarded: approval {call} was given");
                         return None;
                     }
-                    self.report(&wf, tool, arguments, true, true).await;
+                    self.report(&wf, tool, arguments, StepOutcome::Blocked)
+                        .await;
                     let record = json!({"approval": call, "workflow_id": wf, "tool": tool,
                                         "arguments": arguments, "reason": reason,
                                         "agent": format!("{}:{}", self.agent.0, self.agent.1)});
@@ -460,7 +487,8 @@ impl Pep {
                         ),
                     });
                 }
-                self.report(&wf, tool, arguments, true, true).await;
+                self.report(&wf, tool, arguments, StepOutcome::Blocked)
+                    .await;
                 Some(error_response(
                     id,
                     DENIED,
@@ -490,20 +518,38 @@ impl Pep {
     }
 
     /// Reports a step (executed, or blocked before it reached the tool).
+    /// An executed call's MCP `result` is digested here: only its typed
+    /// values, their places and its digest go to telos (for argument
+    /// provenance), never the result itself.
     pub(crate) async fn report(
         &self,
         wf: &str,
         tool: &str,
         arguments: &Value,
-        is_error: bool,
-        blocked: bool,
+        outcome: StepOutcome<'_>,
     ) {
+        let (is_error, blocked, result) = match outcome {
+            StepOutcome::Blocked => (true, true, None),
+            StepOutcome::Answered(answer) => (
+                answer.get("error").is_some()
+                    || answer.pointer("/result/isError") == Some(&Value::Bool(true)),
+                false,
+                answer.get("result"),
+            ),
+        };
         let mut body = json!({
             "actor": {"type": self.agent.0, "id": self.agent.1},
             "tool": tool,
             "arguments": arguments,
             "outcome": {"is_error": is_error, "blocked": blocked},
         });
+        if let Some(d) = result.and_then(|r| digest_result(r).ok()) {
+            body["outcome"]["values"] = json!(d.values);
+            body["outcome"]["result_digest"] = Value::String(d.digest);
+            if d.truncated {
+                body["outcome"]["values_truncated"] = Value::Bool(true);
+            }
+        }
         if let Some((_, sub)) = &self.subject {
             body["sub"] = Value::String(sub.clone());
         }
@@ -517,6 +563,15 @@ impl Pep {
             Err(e) => eprintln!("telos mcp-proxy: `{tool}` not reported: {e}"),
         }
     }
+}
+
+/// What became of a call, for its step report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StepOutcome<'a> {
+    /// Refused before it reached the tool.
+    Blocked,
+    /// The upstream's JSON-RPC answer (a result or an error).
+    Answered(&'a Value),
 }
 
 /// Where the proxy's own requests to the upstream wait for their answer.
@@ -846,12 +901,14 @@ impl Proxy {
                 });
             }
             Some(Pending::Call { tool, arguments }) => {
-                let is_error = msg.get("error").is_some()
-                    || msg.pointer("/result/isError") == Some(&Value::Bool(true));
-                self.send_client(msg);
+                let ticket = self.pep.report_pending();
+                self.send_client(msg.clone());
                 let proxy = Arc::clone(self);
                 self.spawn(async move {
-                    proxy.report(&tool, &arguments, is_error, false).await;
+                    proxy
+                        .report(&tool, &arguments, StepOutcome::Answered(&msg))
+                        .await;
+                    drop(ticket);
                 });
             }
             Some(Pending::ListTools | Pending::Other) | None => self.send_client(msg),
@@ -1084,12 +1141,10 @@ impl Proxy {
     }
 
     /// Reports a step (executed, or blocked before it reached the tool).
-    async fn report(&self, tool: &str, arguments: &Value, is_error: bool, blocked: bool) {
+    async fn report(&self, tool: &str, arguments: &Value, outcome: StepOutcome<'_>) {
         match self.workflow_id().await {
             Ok(wf) => {
-                self.pep
-                    .report(&wf, tool, arguments, is_error, blocked)
-                    .await;
+                self.pep.report(&wf, tool, arguments, outcome).await;
             }
             Err(e) => eprintln!("telos mcp-proxy: `{tool}` not reported: {e}"),
         }

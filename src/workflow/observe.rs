@@ -143,7 +143,17 @@ fn digest_outcome(mut outcome: Outcome) -> Result<Outcome, WorkflowError> {
             outcome.result_digest = Some(d.digest);
             outcome.values_truncated = d.truncated;
         }
-        None => super::provenance::check_reported_values(&outcome.values)?,
+        None => {
+            super::provenance::check_reported_values(&outcome.values)?;
+            if let Some(d) = &outcome.result_digest
+                && (d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(WorkflowError::Field {
+                    field: "outcome.result_digest",
+                    reason: "must be a sha256 in hex (64 characters)".into(),
+                });
+            }
+        }
     }
     Ok(outcome)
 }

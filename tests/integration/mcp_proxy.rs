@@ -122,7 +122,8 @@ fn repo() -> tempfile::TempDir {
     for i in 1..=4 {
         std::fs::write(dir.path().join("notes.txt"), format!("note {i}\n")).unwrap();
         git(dir.path(), &["add", "notes.txt"]);
-        git(dir.path(), &["commit", "-q", "-m", &format!("note {i}")]);
+        let message = format!("note {i}, questions to dev@example.com");
+        git(dir.path(), &["commit", "-q", "-m", &message]);
     }
     dir
 }
@@ -227,7 +228,20 @@ async fn an_injected_branch_is_blocked_and_the_log_is_served() {
     assert_eq!(steps.len(), 2, "{report}");
     assert_eq!(steps[0]["name"], "git_log", "{report}");
     assert_ne!(steps[0]["verdict"], "divergent", "{report}");
-    assert_eq!(steps[0]["outcome"], json!({"is_error": false}), "{report}");
+    // The log's result reached telos digested: the address in the commit
+    // messages as a typed value with its place, the digest, no text.
+    let outcome = &steps[0]["outcome"];
+    assert_eq!(outcome["is_error"], false, "{report}");
+    assert_eq!(outcome["result_digest"].as_str().unwrap().len(), 64);
+    assert!(outcome.get("result").is_none(), "{report}");
+    assert!(
+        outcome["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["label"] == "EMAIL" && v["value"] == "dev@example.com"),
+        "{report}"
+    );
     assert_eq!(steps[0]["actor"]["id"], "assistant", "{report}");
     assert_eq!(steps[1]["name"], "git_create_branch", "{report}");
     assert_eq!(steps[1]["verdict"], "divergent", "{report}");
@@ -355,8 +369,8 @@ async fn monitor_mode_forwards_and_records_the_divergent_call() {
     let (_, report) = send(&app, "GET", &format!("/v1/workflows/{wf}/report"), None).await;
     assert_eq!(report["steps"][0]["verdict"], "divergent", "{report}");
     assert_eq!(
-        report["steps"][0]["outcome"],
-        json!({"is_error": false}),
+        report["steps"][0]["outcome"]["is_error"],
+        json!(false),
         "{report}"
     );
 }
@@ -543,18 +557,18 @@ async fn approve_mode_holds_a_call_until_an_operator_approves_it() {
 
     // The ledger: held, executed after approval, held.
     let (_, report) = send(&app, "GET", &format!("/v1/workflows/{wf}/report"), None).await;
-    let outcomes: Vec<&Value> = report["steps"]
+    let outcomes = report["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| &s["outcome"])
-        .collect();
+        .map(|s| (&s["outcome"]["is_error"], s["outcome"]["blocked"] == true))
+        .collect::<Vec<_>>();
     assert_eq!(
         outcomes,
         [
-            &json!({"is_error": true, "blocked": true}),
-            &json!({"is_error": false}),
-            &json!({"is_error": true, "blocked": true})
+            (&json!(true), true),
+            (&json!(false), false),
+            (&json!(true), true)
         ],
         "{report}"
     );
