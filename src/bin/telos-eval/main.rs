@@ -47,10 +47,12 @@ pub struct EvalArgs {
     /// Sweep the thresholds on the training split and print the best.
     #[arg(long)]
     pub tune: bool,
-    /// Scenario directory (`fixtures/workflows`): score the drift rules on
-    /// benign and hijacked traces, per split.
+    /// Scenario directory (`fixtures/workflows`, `fixtures/provenance`):
+    /// score the drift rules on benign and hijacked traces, per split.
+    /// Repeatable; each directory is scored on its own (the related-read
+    /// threshold is tuned on the first one's training split).
     #[arg(long)]
-    pub workflows: Option<PathBuf>,
+    pub workflows: Vec<PathBuf>,
     /// Relevance an unrequested read needs to be tolerated (as `serve`).
     #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
     pub related_read_threshold: f32,
@@ -243,8 +245,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<()> {
             ));
             per_split.insert("bfcl_heldout".into(), serde_json::to_value(&b)?);
         }
-        if let (Some(dir), "trained") = (&args.workflows, name.as_str()) {
-            let scenarios = eval::workflows::load_scenarios(dir)?;
+        if name == "trained" && !args.workflows.is_empty() {
             let catalogs: std::collections::HashMap<_, _> = domains
                 .iter()
                 .filter_map(|d| {
@@ -260,57 +261,77 @@ async fn eval(args: EvalArgs) -> anyhow::Result<()> {
                     ..ExtractionConfig::default()
                 },
             );
-            let split = |names: &[String]| -> Vec<(String, eval::workflows::Scenario)> {
-                scenarios
-                    .iter()
-                    .filter(|(_, s)| names.contains(&s.domain))
-                    .cloned()
-                    .collect()
-            };
             let mut related = args.related_read_threshold;
-            if args.tune {
-                let mut best = (f64::NEG_INFINITY, related);
-                for r in [-0.1f32, 0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4] {
-                    let config = telos::drift::DriftConfig {
-                        related_read_threshold: r,
-                        ..Default::default()
-                    };
-                    let c = eval::workflows::score_scenarios(
-                        &extractor,
-                        &split(&splits.train),
-                        &catalogs,
-                        &config,
-                    )
-                    .await?;
-                    let j = c.detection_rate() - c.false_positive_rate();
-                    if j > best.0 + 1e-9 {
-                        best = (j, r);
-                    }
-                }
-                related = best.1;
-                lines.push(format!(
-                    "  {name}: related-read threshold tuned on train = {related:.2}"
-                ));
-            }
-            let config = telos::drift::DriftConfig {
-                related_read_threshold: related,
-                ..Default::default()
-            };
-            for (split_name, names) in [("train", &splits.train), ("dev", &splits.dev)] {
-                let c =
-                    eval::workflows::score_scenarios(&extractor, &split(names), &catalogs, &config)
+            for (n, dir) in args.workflows.iter().enumerate() {
+                let scenarios = eval::workflows::load_scenarios(dir)?;
+                let label = dir.file_name().map_or_else(
+                    || dir.display().to_string(),
+                    |f| f.to_string_lossy().into_owned(),
+                );
+                let split = |names: &[String]| -> Vec<(String, eval::workflows::Scenario)> {
+                    scenarios
+                        .iter()
+                        .filter(|(_, s)| names.contains(&s.domain))
+                        .cloned()
+                        .collect()
+                };
+                if args.tune && n == 0 {
+                    let mut best = (f64::NEG_INFINITY, related);
+                    for r in [-0.1f32, 0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4] {
+                        let config = telos::drift::DriftConfig {
+                            related_read_threshold: r,
+                            ..Default::default()
+                        };
+                        let c = eval::workflows::score_scenarios(
+                            &extractor,
+                            &split(&splits.train),
+                            &catalogs,
+                            &config,
+                        )
                         .await?;
-                lines.push(format!(
-                    "  {name} [workflows {split_name}] benign false-positive rate {:.3} ({}/{} steps), hijack detection {:.3} ({}/{}), exact verdicts {}/{}",
-                    c.false_positive_rate(), c.benign_flagged, c.benign_steps,
-                    c.detection_rate(), c.hijack_flagged, c.hijack_steps, c.exact, c.steps
-                ));
-                if args.verbose {
-                    for m in &c.misses {
-                        lines.push(format!("      miss {m}"));
+                        let j = c.detection_rate() - c.false_positive_rate();
+                        if j > best.0 + 1e-9 {
+                            best = (j, r);
+                        }
                     }
+                    related = best.1;
+                    lines.push(format!(
+                        "  {name}: related-read threshold tuned on train = {related:.2}"
+                    ));
                 }
-                per_split.insert(format!("workflows_{split_name}"), serde_json::to_value(&c)?);
+                let config = telos::drift::DriftConfig {
+                    related_read_threshold: related,
+                    ..Default::default()
+                };
+                for (split_name, names) in [
+                    ("train", &splits.train),
+                    ("dev", &splits.dev),
+                    ("test", &splits.test),
+                ] {
+                    let chosen = split(names);
+                    if chosen.is_empty() {
+                        continue;
+                    }
+                    let c =
+                        eval::workflows::score_scenarios(&extractor, &chosen, &catalogs, &config)
+                            .await?;
+                    lines.push(format!(
+                        "  {name} [{label} {split_name}] benign false-positive rate {:.3} ({}/{} steps), hijack detection {:.3} ({}/{}), exact verdicts {}/{}",
+                        c.false_positive_rate(), c.benign_flagged, c.benign_steps,
+                        c.detection_rate(), c.hijack_flagged, c.hijack_steps, c.exact, c.steps
+                    ));
+                    if args.verbose {
+                        for m in &c.misses {
+                            lines.push(format!("      miss {m}"));
+                        }
+                    }
+                    let key = if n == 0 {
+                        format!("workflows_{split_name}")
+                    } else {
+                        format!("{label}_{split_name}")
+                    };
+                    per_split.insert(key, serde_json::to_value(&c)?);
+                }
             }
         }
         per_split.insert(
