@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
-use super::Verdict;
+use super::{ReasonCode, Verdict};
 use crate::intent::Intent;
 use crate::workflow::{GraphEdge, GraphNode, Head, Step, Workflow};
 
@@ -47,6 +47,55 @@ impl ChainStatus {
     }
 }
 
+/// A value that went from one step's result into a later step's
+/// argument (from the evidence of `argument_provenance` and
+/// `argument_from_untrusted_source`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFlow {
+    /// The value as the later step passed it.
+    pub value: String,
+    /// The argument it was passed as.
+    pub argument: String,
+    /// The step whose result held it, and its tool.
+    pub from_seq: u64,
+    /// That step's tool.
+    pub from_tool: String,
+    /// The step that used it, and its tool.
+    pub to_seq: u64,
+    /// That step's tool.
+    pub to_tool: String,
+    /// `trusted_output`, `requested_read`, or `untrusted`.
+    pub provenance: String,
+}
+
+/// Most data flows a report lists.
+pub const MAX_FLOWS: usize = 1000;
+
+/// The data flows one step's reasons record.
+fn flows_of(step: &Step) -> impl Iterator<Item = DataFlow> + '_ {
+    step.reasons.iter().filter_map(move |r| {
+        let untrusted = r.code == ReasonCode::ArgumentFromUntrustedSource;
+        if !untrusted && r.code != ReasonCode::ArgumentProvenance {
+            return None;
+        }
+        let e = &r.evidence;
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        Some(DataFlow {
+            value: text(&e["observed"]),
+            argument: text(&e["argument"]),
+            from_seq: e["source"]["seq"].as_u64().unwrap_or(0),
+            from_tool: text(&e["source"]["tool"]),
+            to_seq: step.seq,
+            to_tool: step.observed.name.clone(),
+            provenance: if untrusted {
+                "untrusted".into()
+            } else {
+                text(&e["legitimate"])
+            },
+        })
+    })
+}
+
 /// A drift report of one workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowReport {
@@ -71,6 +120,10 @@ pub struct WorkflowReport {
     pub counts: VerdictCounts,
     /// Hash-chain integrity over every step.
     pub chain: ChainStatus,
+    /// Values that went from a step's result into a later side effect's
+    /// arguments, over every step (at most [`MAX_FLOWS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<DataFlow>,
     /// Pass as `cursor` for the next page of steps; absent on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -88,6 +141,7 @@ pub struct ReportBuilder<'a> {
     limit: usize,
     page: Vec<Step>,
     next: Option<u64>,
+    flows: Vec<DataFlow>,
 }
 
 impl<'a> ReportBuilder<'a> {
@@ -104,6 +158,7 @@ impl<'a> ReportBuilder<'a> {
             limit,
             page: Vec::new(),
             next: None,
+            flows: Vec::new(),
         }
     }
 
@@ -115,6 +170,8 @@ impl<'a> ReportBuilder<'a> {
             Verdict::Divergent => self.counts.divergent += 1,
         }
         self.check.push(step.seq, Ok(&step));
+        let room = MAX_FLOWS.saturating_sub(self.flows.len());
+        self.flows.extend(flows_of(&step).take(room));
         self.length += 1;
         self.head.clone_from(&step.hash);
         if step.seq >= self.from {
@@ -151,6 +208,7 @@ impl<'a> ReportBuilder<'a> {
                 head: self.head,
                 length: self.length,
             },
+            flows: self.flows,
             next_cursor: self.next.map(|n| n.to_string()),
         }
     }
@@ -245,6 +303,13 @@ impl WorkflowReport {
                 let _ = writeln!(out, "        {}", r.message);
             }
         }
+        for f in &self.flows {
+            let _ = writeln!(
+                out,
+                "flow      {} from #{} {} into #{} {}({}) [{}]",
+                f.value, f.from_seq, f.from_tool, f.to_seq, f.to_tool, f.argument, f.provenance
+            );
+        }
         let _ = writeln!(
             out,
             "chain     {} ({} steps, head {})",
@@ -323,6 +388,28 @@ impl WorkflowReport {
         );
         h.push_str("<h2>Delegation graph</h2>");
         h.push_str(&self.svg());
+        if !self.flows.is_empty() {
+            h.push_str("<h2>Data flow</h2><table><tr><th>value</th><th>from step</th><th>into step</th><th>provenance</th></tr>");
+            for f in &self.flows {
+                let _ = write!(
+                    h,
+                    "<tr><td><code>{}</code></td><td>#{} <code>{}</code></td><td>#{} <code>{}</code>({})</td><td{}>{}</td></tr>",
+                    esc(&f.value),
+                    f.from_seq,
+                    esc(&f.from_tool),
+                    f.to_seq,
+                    esc(&f.to_tool),
+                    esc(&f.argument),
+                    if f.provenance == "untrusted" {
+                        " class=\"bad\""
+                    } else {
+                        ""
+                    },
+                    esc(&f.provenance)
+                );
+            }
+            h.push_str("</table>");
+        }
         h.push_str("<h2>Steps</h2><table><tr><th>#</th><th>time</th><th>actor</th><th>chain</th><th>tool</th><th>arguments</th><th>verdict</th><th>reasons</th></tr>");
         for s in &self.steps {
             let chain: Vec<&str> = s.observed.chain.iter().map(|a| a.sub.as_str()).collect();

@@ -504,6 +504,27 @@ async fn an_account_taken_from_an_untrusted_result_is_traced_to_it() {
     assert!(!wf.to_string().contains("supplier changed banks"));
     assert_eq!(outcome["values"][0]["value"], "GB82 WEST 1234 5698 7654 32");
 
+    // The report shows the value's way: from step 1's result into step 2.
+    let (_, r) = send(&app, "GET", &format!("/v1/workflows/{id}/report"), None).await;
+    assert_eq!(
+        r["flows"],
+        json!([{"value": "GB82WEST12345698765432", "argument": "iban", "from_seq": 1,
+                "from_tool": "read_vault", "to_seq": 2, "to_tool": "transfer_money",
+                "provenance": "untrusted"}]),
+        "{r}"
+    );
+    let req = Request::builder()
+        .uri(format!("/v1/workflows/{id}/report"))
+        .header("accept", "text/html")
+        .body(Body::empty())
+        .unwrap();
+    let (_, html) = send_raw(&app, req).await;
+    let html = html.as_str().unwrap();
+    assert!(
+        html.contains("<h2>Data flow</h2>") && html.contains("GB82WEST12345698765432"),
+        "{html}"
+    );
+
     // A result beyond the body limit is refused with the limit's 413.
     let big = "x".repeat(70 * 1024);
     let (s, b) = step(
