@@ -8,7 +8,7 @@
 mod shapes;
 mod words;
 
-pub use shapes::{ID_MARKERS, RECORD_NOUNS, find_shaped, iban_valid};
+pub use shapes::{ID_MARKERS, RECORD_NOUNS, find_shaped, find_shaped_of, iban_valid};
 pub use words::words;
 
 use crate::intent::EntityLabel;

@@ -228,8 +228,19 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
 /// Every shape match in `text`, in byte offsets, earlier patterns first
 /// (an email's domain is not also a URL, an IBAN is not a phone number).
 pub fn find_shaped(text: &str) -> Vec<Span> {
+    shaped(text, |_| true)
+}
+
+/// The shape matches of `labels` only, by the same patterns in the same
+/// order (long tool results: the identifier and count patterns, which
+/// match most words, are skipped).
+pub fn find_shaped_of(text: &str, labels: &[EntityLabel]) -> Vec<Span> {
+    shaped(text, |l| labels.contains(&l))
+}
+
+fn shaped(text: &str, wanted: impl Fn(EntityLabel) -> bool) -> Vec<Span> {
     let mut out: Vec<Span> = Vec::new();
-    for p in PATTERNS.iter() {
+    for p in PATTERNS.iter().filter(|p| wanted(p.label)) {
         for m in p.regex.find_iter(text) {
             if !(p.check)(m.as_str()) {
                 continue;

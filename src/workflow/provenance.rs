@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use super::{Observed, Workflow, WorkflowError};
 use crate::intent::EntityLabel;
-use crate::text::find_shaped;
+use crate::text::find_shaped_of;
 
 /// Most bytes of a result's strings scanned for values; values past it
 /// are not traced and the outcome says `values_truncated`. (The request
@@ -130,7 +130,7 @@ impl Scan {
             self.truncated = true;
         }
         self.budget -= end;
-        for span in find_shaped(&s[..end]) {
+        for span in find_shaped_of(&s[..end], TRACED) {
             let text = &s[span.start..span.end];
             if !TRACED.contains(&span.label) || text.len() > MAX_VALUE_BYTES {
                 continue;
@@ -161,7 +161,7 @@ pub fn check_reported_values(values: &[FoundValue]) -> Result<(), WorkflowError>
         });
     }
     for (i, v) in values.iter().enumerate() {
-        let whole = find_shaped(&v.value)
+        let whole = find_shaped_of(&v.value, TRACED)
             .into_iter()
             .any(|s| s.label == v.label && s.start == 0 && s.end == v.value.len());
         if !TRACED.contains(&v.label) || v.value.len() > MAX_VALUE_BYTES || !whole {
