@@ -20,8 +20,11 @@
 //! `X-Telos-Reasons` carry the verdict, and a deny's body is the JSON-RPC
 //! error an MCP client shows (code [`DENIED`], as `telos mcp-proxy`
 //! answers). A workflow that is missing or unknown is a deny, as in the
-//! PDP. Denied calls are not recorded; permitted ones are recorded only
-//! with `--record-evaluations`, exactly as the PDP does.
+//! PDP. A call the workflow's drift rules deny is recorded in its ledger
+//! as a blocked step (it shows in `/v1/drift` and the report), since the
+//! proxy will not forward it ([`crate::pdp::Pdp::enforce`]); permitted
+//! calls are recorded only with `--record-evaluations`, as the PDP does
+//! (the proxy does not tell telos whether the call then ran).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -278,7 +281,7 @@ pub async fn check(
             },
             context: Arc::clone(&context),
         };
-        let outcome = state.pdp.evaluate(tracker, &caller.tenant, &e).await;
+        let outcome = state.pdp.enforce(tracker, &caller.tenant, &e).await;
         match &outcome.error {
             Some((400, message)) => return Err(invalid(message.clone())),
             // An unknown workflow is a deny (fail closed), as in the PDP.

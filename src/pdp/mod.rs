@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::intent::{Decision, Object};
 use crate::service::tracker::{Tracker, TrackerError};
-use crate::workflow::{Judgement, StepReport, Verdict};
+use crate::workflow::{Judgement, Outcome as WorkflowOutcome, StepReport, Verdict};
 pub use cedar::BasePolicy;
 pub use request::Evaluation;
 
@@ -230,13 +230,23 @@ impl Pdp {
     /// Decides one evaluation for `tenant`; with `--record-evaluations` a
     /// permitted evaluation that names a workflow is recorded as its step.
     pub async fn evaluate(&self, tracker: &Tracker, tenant: &str, e: &Evaluation) -> Outcome {
-        self.decide(tracker, tenant, e, self.record_permits).await
+        self.decide(tracker, tenant, e, self.record_permits, false)
+            .await
+    }
+
+    /// Decides one call a PEP is about to block or forward on this answer
+    /// (forward auth): a call the workflow's drift rules deny is recorded
+    /// as a blocked step, so the attempt shows in the ledger and in
+    /// `/v1/drift`; a permitted one is recorded as [`Pdp::evaluate`] does.
+    pub async fn enforce(&self, tracker: &Tracker, tenant: &str, e: &Evaluation) -> Outcome {
+        self.decide(tracker, tenant, e, self.record_permits, true)
+            .await
     }
 
     /// Decides one evaluation for `tenant` and never records it (token
     /// issuance asks about steps that have not been attempted).
     pub async fn check(&self, tracker: &Tracker, tenant: &str, e: &Evaluation) -> Outcome {
-        self.decide(tracker, tenant, e, false).await
+        self.decide(tracker, tenant, e, false, false).await
     }
 
     async fn decide(
@@ -244,7 +254,8 @@ impl Pdp {
         tracker: &Tracker,
         tenant: &str,
         e: &Evaluation,
-        record: bool,
+        record_permit: bool,
+        record_denial: bool,
     ) -> Outcome {
         let base = match &self.base {
             None => None,
@@ -305,7 +316,7 @@ impl Pdp {
             arguments,
             ..StepReport::default()
         };
-        let observed = match tracker.observe(input) {
+        let mut observed = match tracker.observe(input) {
             Ok(o) => o,
             Err(err) => return Outcome::failed(400, err.to_string()),
         };
@@ -326,13 +337,27 @@ impl Pdp {
                 || "not part of the request".to_string(),
                 |r| r.message.clone(),
             );
+            let admin_reasons: Vec<_> = divergent
+                .iter()
+                .map(|r| json!({"code": r.code, "evidence": r.evidence}))
+                .collect();
+            if record_denial {
+                observed.outcome = Some(WorkflowOutcome {
+                    is_error: true,
+                    blocked: true,
+                    ..WorkflowOutcome::default()
+                });
+                if let Err(err) = tracker.record(tenant, &id, observed).await {
+                    return Outcome::failed(500, err.to_string());
+                }
+            }
             return Outcome::deny(
                 user,
                 json!({"workflow_id": id.to_string(), "verdict": "divergent",
-                       "reasons": divergent.iter().map(|r| json!({"code": r.code, "evidence": r.evidence})).collect::<Vec<_>>()}),
+                       "reasons": admin_reasons}),
             );
         }
-        if record && let Err(err) = tracker.record(tenant, &id, observed).await {
+        if record_permit && let Err(err) = tracker.record(tenant, &id, observed).await {
             return Outcome::failed(500, err.to_string());
         }
         Outcome {

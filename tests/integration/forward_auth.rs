@@ -167,8 +167,39 @@ async fn an_in_intent_call_is_allowed_and_a_divergent_one_is_denied_with_the_pdp
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(h(&hd, "x-telos-reasons"), "unexpected_actor");
 
-    // Like the PDP without --record-evaluations, nothing was recorded.
-    assert!(steps(&app, &wf).await.is_empty());
+    // The proxy blocks what was denied, so each denied attempt is in the
+    // ledger as a blocked divergent step and in /v1/drift; the permitted
+    // read is not recorded (without --record-evaluations the proxy's
+    // permit is not a step).
+    let steps = steps(&app, &wf).await;
+    let seen: Vec<_> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["actor"]["id"].as_str().unwrap(),
+                s["verdict"].as_str().unwrap(),
+                s["outcome"]["blocked"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("delete_note", "assistant", "divergent", true),
+            ("read_note", "intruder", "divergent", true)
+        ],
+        "{steps:?}"
+    );
+    let (s, drift) = send(&app, "GET", "/v1/drift", None).await;
+    assert_eq!(s, StatusCode::OK, "{drift}");
+    let tools: Vec<_> = drift["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["step"]["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(tools, ["read_note", "delete_note"], "{drift}");
 }
 
 #[tokio::test]
@@ -364,9 +395,13 @@ async fn with_record_evaluations_permits_are_recorded_as_the_pdp_records_them() 
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let steps = steps(&app, &wf).await;
-    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps.len(), 2, "{steps:?}");
     assert_eq!(steps[0]["name"], "read_note");
     assert_eq!(steps[0]["actor"]["id"], "assistant");
+    assert_eq!(steps[0]["verdict"], "allowed");
+    assert!(steps[0].get("outcome").is_none(), "{steps:?}");
+    assert_eq!(steps[1]["name"], "delete_note");
+    assert_eq!(steps[1]["outcome"]["blocked"], true);
 }
 
 #[tokio::test]

@@ -206,16 +206,23 @@ async fn nginx_forwards_the_requested_call_and_refuses_the_divergent_one() {
     let access = std::fs::read_to_string(prefix.path().join("access.log")).unwrap();
     assert!(access.contains("\"POST /mcp HTTP/1.1\" 403 "), "{access}");
 
-    // As the PDP records them: the permitted call is a step of the
-    // workflow, the refused one is not (and so is not in /v1/drift).
+    // The report shows both: the permitted call (recorded, as the PDP
+    // records permits with --record-evaluations) and the refused one as a
+    // blocked divergent step, which is also in /v1/drift.
     let (s, report) = send(&app, "GET", &format!("/v1/workflows/{wf}/report"), None).await;
     assert_eq!(s, StatusCode::OK, "{report}");
     let steps = report["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 1, "{report}");
+    assert_eq!(steps.len(), 2, "{report}");
     assert_eq!(steps[0]["name"], "read_note");
     assert_eq!(steps[0]["actor"]["id"], "assistant");
+    assert_eq!(steps[0]["verdict"], "allowed");
+    assert_eq!(steps[1]["name"], "delete_note");
+    assert_eq!(steps[1]["verdict"], "divergent");
+    assert_eq!(steps[1]["outcome"]["blocked"], true, "{report}");
     let (_, drift) = send(&app, "GET", "/v1/drift", None).await;
-    assert_eq!(drift["items"], json!([]), "{drift}");
+    let items = drift["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{drift}");
+    assert_eq!(items[0]["step"]["name"], "delete_note", "{drift}");
 
     nginx.kill().await.unwrap();
     server.kill().await.unwrap();
