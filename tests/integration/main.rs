@@ -26,3 +26,4 @@ mod mcp_proxy;
 mod model;
 mod server;
 mod storage_model;
+mod ui;
