@@ -27,3 +27,4 @@ mod model;
 mod server;
 mod storage_model;
 mod ui;
+mod ui_browser;

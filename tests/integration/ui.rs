@@ -240,8 +240,8 @@ pub async fn open_ended(app: &Router, keys: SeedKeys, subject: &str) -> String {
     wf
 }
 
-const OPEN: SeedKeys = (None, None);
-const ACME: SeedKeys = (Some("k-admin-a"), Some("k-fe-a"));
+pub const OPEN: SeedKeys = (None, None);
+pub const ACME: SeedKeys = (Some("k-admin-a"), Some("k-fe-a"));
 
 /// Every `/ui` HTML page: the exact policy, no inline script or style.
 fn strict(got: &Got) {
