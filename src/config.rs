@@ -752,6 +752,25 @@ mod tests {
     }
 
     #[test]
+    fn web_app_flags_set_its_sessions() {
+        let d = crate::api::ui::UiConfig::from(&serve(&[]).ui);
+        assert!(!d.secure_cookies);
+        assert_eq!(d.session_ttl.as_secs(), 8 * 3600);
+        assert_eq!(d.max_sessions, 10_000);
+        let s = serve(&[
+            "--ui-secure-cookies",
+            "--ui-session-ttl-secs",
+            "60",
+            "--ui-max-sessions",
+            "5",
+        ]);
+        let c = crate::api::ui::UiConfig::from(&s.ui);
+        assert!(c.secure_cookies);
+        assert_eq!(c.session_ttl.as_secs(), 60);
+        assert_eq!(c.max_sessions, 5);
+    }
+
+    #[test]
     fn jwt_settings_need_issuer_and_audience() {
         let dir = tempfile::tempdir().unwrap();
         let jwks = dir.path().join("jwks.json");
