@@ -24,6 +24,11 @@ pub const KEYS: [(&str, &str, &str, &[&str]); 5] = [
 
 /// An app whose callers authenticate with [`KEYS`], or an open one.
 pub fn app(auth: bool) -> Router {
+    app_with(auth, telos::api::ui::UiConfig::default())
+}
+
+/// [`app`] with the web app's settings.
+pub fn app_with(auth: bool, ui: telos::api::ui::UiConfig) -> Router {
     let store = Arc::new(telos::storage::SledStore::temporary().unwrap());
     let service = Arc::new(telos::service::Service::new(store, service_config()));
     let enc =
@@ -48,16 +53,19 @@ pub fn app(auth: bool) -> Router {
     } else {
         telos::auth::Authenticator::open()
     };
-    telos::api::router(telos::api::AppState {
-        service,
-        limits: limits().into(),
-        prometheus: None,
-        pdp: Arc::new(telos::pdp::Pdp::new(None, false)),
-        public_url: None,
-        auth: authn,
-        limiter: None,
-        metrics_public: false,
-    })
+    telos::api::router_with(
+        telos::api::AppState {
+            service,
+            limits: limits().into(),
+            prometheus: None,
+            pdp: Arc::new(telos::pdp::Pdp::new(None, false)),
+            public_url: None,
+            auth: authn,
+            limiter: None,
+            metrics_public: false,
+        },
+        ui,
+    )
 }
 
 /// A response: status, headers, body text.
@@ -777,4 +785,61 @@ async fn an_analyst_sees_only_the_own_tenant() {
     assert_eq!(page.status, StatusCode::OK);
     let list = call(&app, "GET", "/ui/workflows", &[("cookie", &acme)], None).await;
     assert!(list.body.contains(&wf));
+}
+
+#[tokio::test]
+async fn configured_sessions_are_secure_short_and_capped() {
+    let app = app_with(
+        true,
+        telos::api::ui::UiConfig {
+            secure_cookies: true,
+            session_ttl: std::time::Duration::from_secs(90),
+            max_sessions: 2,
+        },
+    );
+    let form = call(&app, "GET", "/ui/login", &[], None).await;
+    assert!(form.cookies().iter().all(|c| c.contains("Secure")));
+    let csrf = form.cookie("telos_csrf").unwrap();
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let got = call(
+            &app,
+            "POST",
+            "/ui/login",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", &format!("telos_csrf={csrf}")),
+            ],
+            Some(format!("api_key=k-an-a&csrf={csrf}")),
+        )
+        .await;
+        let set = got
+            .cookies()
+            .into_iter()
+            .find(|c| c.starts_with("telos_session="))
+            .unwrap();
+        assert!(
+            set.contains("Secure") && set.contains("Max-Age=90"),
+            "{set}"
+        );
+        sessions.push(format!(
+            "telos_session={}",
+            got.cookie("telos_session").unwrap()
+        ));
+    }
+    let status = |cookie: String| {
+        let app = app.clone();
+        async move {
+            call(&app, "GET", "/ui/inbox", &[("cookie", &cookie)], None)
+                .await
+                .status
+        }
+    };
+    assert_eq!(
+        status(sessions[0].clone()).await,
+        StatusCode::SEE_OTHER,
+        "dropped at the cap"
+    );
+    assert_eq!(status(sessions[1].clone()).await, StatusCode::OK);
+    assert_eq!(status(sessions[2].clone()).await, StatusCode::OK);
 }
