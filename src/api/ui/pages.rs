@@ -327,9 +327,19 @@ impl InboxFilter {
     }
 }
 
+/// The end of a workflow id: v7 ids of one period share their start (the
+/// time), so the end tells them apart.
+pub fn short_id(id: &str) -> String {
+    let n = id.chars().count();
+    let tail: String = id.chars().skip(n.saturating_sub(12)).collect();
+    if n > 12 { format!("…{tail}") } else { tail }
+}
+
 /// One inbox row.
 #[derive(Debug, Clone)]
 pub struct InboxRow {
+    /// The workflow id's end, for display.
+    pub short: String,
     /// When telos received the step.
     pub received_at: String,
     /// The workflow.
@@ -354,6 +364,7 @@ impl InboxRow {
     fn of(item: &DriftItem) -> Self {
         let s = &item.step;
         Self {
+            short: short_id(&item.workflow_id),
             received_at: s.received_at.clone(),
             workflow_id: item.workflow_id.clone(),
             subject: item.subject.clone(),
@@ -494,6 +505,8 @@ pub struct WorkflowsParams {
 pub struct WorkflowRow {
     /// Id.
     pub id: String,
+    /// The id's end, for display.
+    pub short: String,
     /// Subject.
     pub subject: String,
     /// When it started.
@@ -607,6 +620,7 @@ pub async fn workflows(
         totals.tolerated += counts.tolerated;
         totals.divergent += counts.divergent;
         rows.push(WorkflowRow {
+            short: short_id(&w.id.to_string()),
             id: w.id.to_string(),
             subject: w.subject.id.clone(),
             created_at: w.created_at.clone(),
