@@ -66,7 +66,7 @@ async fn an_analyst_signs_in_filters_pages_reads_a_workflow_and_signs_out() {
     let shots = root().join("target/ui-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     let out = tokio::time::timeout(
-        std::time::Duration::from_secs(180),
+        std::time::Duration::from_secs(300),
         tokio::process::Command::new(&python)
             .arg(root().join("tests/integration/ui/browser.py"))
             .arg(&url)
@@ -76,7 +76,7 @@ async fn an_analyst_signs_in_filters_pages_reads_a_workflow_and_signs_out() {
             .output(),
     )
     .await
-    .expect("the browser run finishes in 3 minutes")
+    .expect("the browser run finishes in 5 minutes")
     .unwrap();
     let _ = stop_tx.send(());
     let _ = server.await;

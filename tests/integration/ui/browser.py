@@ -55,6 +55,7 @@ def main():
             args=FLAGS,
             viewport={"width": 1280, "height": 900},
         )
+        ctx.set_default_timeout(90_000)
         ctx.add_init_script(WATCH)
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
