@@ -367,6 +367,9 @@ pub struct ServeArgs {
     /// Caller authentication.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// The analyst web app at `/ui`.
+    #[command(flatten)]
+    pub ui: UiArgs,
     /// Ed25519 key file (hex seed, see `telos keygen`): sign a checkpoint
     /// of every workflow head at each interval.
     #[arg(long, env = "TELOS_CHECKPOINT_KEY")]
@@ -420,6 +423,32 @@ pub struct AuthArgs {
     /// Burst above the rate limit.
     #[arg(long, env = "TELOS_RATE_BURST", default_value_t = 2000)]
     pub rate_burst: u32,
+}
+
+/// The analyst web app's sessions.
+#[derive(Debug, Clone, Args)]
+pub struct UiArgs {
+    /// Mark the web app's cookies `Secure` although no TLS is seen (they
+    /// are whenever `--public-url` is https or a proxy sends
+    /// `X-Forwarded-Proto: https`).
+    #[arg(long, env = "TELOS_UI_SECURE_COOKIES")]
+    pub ui_secure_cookies: bool,
+    /// Seconds a web app session lasts after sign-in.
+    #[arg(long, env = "TELOS_UI_SESSION_TTL_SECS", default_value_t = 8 * 3600)]
+    pub ui_session_ttl_secs: u64,
+    /// Web app sessions held at most (in memory; the oldest is dropped).
+    #[arg(long, env = "TELOS_UI_MAX_SESSIONS", default_value_t = 10_000)]
+    pub ui_max_sessions: usize,
+}
+
+impl From<&UiArgs> for crate::api::ui::UiConfig {
+    fn from(a: &UiArgs) -> Self {
+        Self {
+            secure_cookies: a.ui_secure_cookies,
+            session_ttl: std::time::Duration::from_secs(a.ui_session_ttl_secs),
+            max_sessions: a.ui_max_sessions,
+        }
+    }
 }
 
 /// `--dpop` values.
@@ -720,6 +749,25 @@ mod tests {
             panic!("not serve")
         };
         *s
+    }
+
+    #[test]
+    fn web_app_flags_set_its_sessions() {
+        let d = crate::api::ui::UiConfig::from(&serve(&[]).ui);
+        assert!(!d.secure_cookies);
+        assert_eq!(d.session_ttl.as_secs(), 8 * 3600);
+        assert_eq!(d.max_sessions, 10_000);
+        let s = serve(&[
+            "--ui-secure-cookies",
+            "--ui-session-ttl-secs",
+            "60",
+            "--ui-max-sessions",
+            "5",
+        ]);
+        let c = crate::api::ui::UiConfig::from(&s.ui);
+        assert!(c.secure_cookies);
+        assert_eq!(c.session_ttl.as_secs(), 60);
+        assert_eq!(c.max_sessions, 5);
     }
 
     #[test]

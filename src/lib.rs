@@ -142,7 +142,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let server = api::serve::serve(
         listener,
-        api::router(state),
+        api::router_with(state, (&args.ui).into()),
         api::serve::ServeOptions {
             header_read_timeout: std::time::Duration::from_secs(
                 args.limits.header_read_timeout_secs,

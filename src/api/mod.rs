@@ -10,6 +10,7 @@ mod handlers;
 mod issuance;
 pub mod json;
 pub mod serve;
+pub mod ui;
 pub mod wire;
 mod workflows;
 
@@ -71,8 +72,14 @@ pub struct Limits {
     pub request_timeout_secs: u64,
 }
 
-/// The router with every route, limit and layer.
+/// The router with every route, limit and layer, and the web app with
+/// its default settings.
 pub fn router(state: AppState) -> Router {
+    router_with(state, ui::UiConfig::default())
+}
+
+/// [`router`] with the web app's settings.
+pub fn router_with(state: AppState, ui_config: ui::UiConfig) -> Router {
     let timeout = Duration::from_secs(state.limits.request_timeout_secs);
     let max_body = state.limits.max_body_bytes;
     let inflight = Arc::new(tokio::sync::Semaphore::new(
@@ -108,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
+        .merge(ui::router(state.clone(), ui_config))
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -443,7 +443,9 @@ impl WorkflowReport {
         h
     }
 
-    fn svg(&self) -> String {
+    /// The delegation graph as inline SVG (presentation attributes only,
+    /// no `style`, so it renders under a strict Content-Security-Policy).
+    pub fn svg(&self) -> String {
         let n = self.nodes.len().max(1);
         let (w, y) = (180usize, 60usize);
         let width = n * w + 40;

@@ -556,6 +556,18 @@ impl Tracker {
 
     /// Divergent steps across the tenant's workflows, newest first.
     pub fn drift(&self, tenant: &str, q: &DriftQuery) -> Result<DriftPage, TrackerError> {
+        self.drift_where(tenant, q, |_| true)
+    }
+
+    /// As [`Tracker::drift`], keeping only the items `keep` accepts (the
+    /// analyst inbox filters by tool, reason and kind); the cursor moves
+    /// past rejected items as past accepted ones.
+    pub fn drift_where(
+        &self,
+        tenant: &str,
+        q: &DriftQuery,
+        keep: impl Fn(&DriftItem) -> bool,
+    ) -> Result<DriftPage, TrackerError> {
         let limit = q.limit.clamp(1, 1000);
         let mut items = Vec::new();
         let mut cursor = q.cursor.clone();
@@ -602,11 +614,15 @@ impl Tracker {
                 {
                     continue;
                 }
-                items.push(DriftItem {
+                let item = DriftItem {
                     workflow_id: wf.id.to_string(),
                     subject: wf.subject.id.clone(),
                     step,
-                });
+                };
+                if !keep(&item) {
+                    continue;
+                }
+                items.push(item);
                 if items.len() >= limit {
                     return Ok(DriftPage {
                         items,

@@ -26,3 +26,5 @@ mod mcp_proxy;
 mod model;
 mod server;
 mod storage_model;
+mod ui;
+mod ui_browser;
