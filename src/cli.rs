@@ -41,18 +41,26 @@ pub async fn extract(args: ExtractArgs) -> anyhow::Result<()> {
 
 fn open_tracker(
     data: &crate::config::DataArgs,
-) -> anyhow::Result<(Arc<crate::storage::SledStore>, Tracker)> {
-    if !data.data_dir.is_dir() {
-        bail!("no data directory at `{}`", data.data_dir.display());
-    }
-    let store = Arc::new(
-        crate::storage::SledStore::open(&data.data_dir).with_context(|| {
-            format!(
-                "opening `{}` (is a server using it?)",
-                data.data_dir.display()
+) -> anyhow::Result<(Arc<dyn crate::storage::Store>, Tracker)> {
+    let store: Arc<dyn crate::storage::Store> = match &data.database_url {
+        Some(url) => Arc::new(
+            crate::storage::PgStore::connect(url, 2)
+                .context("opening the PostgreSQL store (--database-url)")?,
+        ),
+        None => {
+            if !data.data_dir.is_dir() {
+                bail!("no data directory at `{}`", data.data_dir.display());
+            }
+            Arc::new(
+                crate::storage::SledStore::open(&data.data_dir).with_context(|| {
+                    format!(
+                        "opening `{}` (is a server using it?)",
+                        data.data_dir.display()
+                    )
+                })?,
             )
-        })?,
-    );
+        }
+    };
     let tracker = Tracker::new(
         store.clone(),
         crate::workflow::TokenVerifier::unverified(),

@@ -151,12 +151,16 @@ pub enum ListMode {
     All,
 }
 
-/// A data directory to read.
+/// A data directory (or database) to read.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// Directory of the sled database.
     #[arg(long, env = "TELOS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Read a PostgreSQL database instead of the data directory
+    /// (`postgres://user@host:port/db`; see docs/storage.md).
+    #[arg(long, env = "TELOS_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// `telos report`.
@@ -325,6 +329,15 @@ pub struct ServeArgs {
     /// Directory of the sled database.
     #[arg(long, env = "TELOS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Keep the ledger in PostgreSQL (or CockroachDB, YugabyteDB) instead
+    /// of the data directory, so several replicas share it:
+    /// `postgres://user@host:port/db` (see docs/storage.md).
+    #[arg(long, env = "TELOS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Connections (each on its own thread) to the `--database-url`
+    /// database.
+    #[arg(long, env = "TELOS_DATABASE_CONNECTIONS", default_value_t = 8)]
+    pub database_connections: usize,
     /// Model settings.
     #[command(flatten)]
     pub model: ModelArgs,
