@@ -41,6 +41,10 @@ pub enum Command {
     /// Generate an Ed25519 checkpoint key: writes the secret seed to
     /// `--out` and the public key to `<out>.pub` (hex).
     Keygen(KeygenArgs),
+    /// Copy a sled data directory's ledger (catalogs, workflows, steps,
+    /// the checkpoint) into a PostgreSQL database and verify every chain
+    /// there; resumes where an earlier run stopped.
+    Migrate(MigrateArgs),
     /// Run an MCP server (stdio) behind telos: every `tools/call` is asked
     /// to the PDP before it is forwarded.
     McpProxy(Box<McpProxyArgs>),
@@ -56,6 +60,17 @@ pub struct VerifyArgs {
     /// checkpoint's signature and every head it lists against the ledger.
     #[arg(long)]
     pub checkpoints: Option<PathBuf>,
+}
+
+/// `telos migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The sled data directory to copy (no server may be using it).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The PostgreSQL database to copy it into (`postgres://...`).
+    #[arg(long)]
+    pub to: String,
 }
 
 /// `telos keygen`.

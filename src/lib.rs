@@ -36,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Drift(args) => cli::drift(args),
         Command::Verify(args) => cli::verify(args),
         Command::Keygen(args) => cli::keygen(&args),
+        Command::Migrate(args) => cli::migrate(&args),
         Command::McpProxy(args) if args.listen.is_some() || !args.upstream.is_empty() => {
             mcp_gateway::run(*args).await
         }

@@ -377,3 +377,96 @@ async fn killing_a_replica_under_load_loses_no_acknowledged_step() {
     check_ledger(&client, &servers[0].base, &url, &workflows, &acked, false).await;
     servers.into_iter().for_each(kill);
 }
+
+/// `telos migrate` copies a sled ledger (catalogs, workflows, steps and
+/// their drift keys) into PostgreSQL, verifies it there, and a second run
+/// copies nothing more.
+#[test]
+fn a_sled_ledger_migrates_to_postgres() {
+    use crate::storage_model::{step, workflow};
+    use telos::storage::SledStore;
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let url = cluster.database("migrate");
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = telos::storage::StoredCatalog {
+        catalog: telos::catalog::parse_catalog(
+            &json!({"tools": [{"name": "a"}, {"name": "b"}]}),
+            telos::catalog::Limits::default(),
+        )
+        .unwrap(),
+        model_sha256: "abc".into(),
+        vectors: vec![vec![0.5, -1.0], vec![1.0, 0.25]],
+    };
+    let mut workflows = Vec::new();
+    {
+        let sled = SledStore::open(dir.path()).unwrap();
+        sled.put_catalog("acme", "mail", &catalog).unwrap();
+        for n in 0..3 {
+            let w = workflow(n);
+            sled.put_workflow(&w).unwrap();
+            let mut prev = w.genesis.clone();
+            for seq in 1..=(n as u64 * 5 + 1) {
+                let s = step(seq, &prev, seq % 2 == 0, "x");
+                sled.append_step(&w.tenant, &w.id, &s, (seq % 2 == 0).then_some(seq))
+                    .unwrap();
+                prev = s.hash;
+            }
+            workflows.push(w);
+        }
+        sled.flush().unwrap();
+    }
+    let migrate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_telos"))
+            .args([
+                "migrate",
+                "--from",
+                dir.path().to_str().unwrap(),
+                "--to",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let first = migrate();
+    assert!(
+        first.contains("1 catalogs, 3 workflows, 18 steps copied; 3 workflows, 18 steps in the database, 0 broken, 0 heads differ"),
+        "{first}"
+    );
+    let sled = SledStore::open(dir.path()).unwrap();
+    let pg = PgStore::connect(&url, 1).unwrap();
+    assert_eq!(pg.get_catalog("acme", "mail").unwrap(), Some(catalog));
+    for w in &workflows {
+        assert_eq!(pg.get_workflow(&w.tenant, &w.id).unwrap().as_ref(), Some(w));
+        assert_eq!(
+            pg.steps(&w.id, 1, 1000).unwrap(),
+            sled.steps(&w.id, 1, 1000).unwrap()
+        );
+        assert_eq!(
+            pg.head(&w.tenant, &w.id).unwrap(),
+            sled.head(&w.tenant, &w.id).unwrap()
+        );
+    }
+    for tenant in ["acme", "globex"] {
+        let keys = |entries: Vec<telos::storage::DriftEntry>| {
+            let mut k: Vec<_> = entries.iter().map(|e| (e.workflow_id, e.seq)).collect();
+            k.sort();
+            k
+        };
+        assert_eq!(
+            keys(pg.drift(tenant, None, 1000).unwrap()),
+            keys(sled.drift(tenant, None, 1000).unwrap())
+        );
+    }
+    drop(sled);
+    let again = migrate();
+    assert!(again.contains("3 workflows, 0 steps copied"), "{again}");
+}

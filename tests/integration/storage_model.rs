@@ -29,7 +29,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn workflow(n: usize) -> Workflow {
+pub(crate) fn workflow(n: usize) -> Workflow {
     let mut w: Workflow = serde_json::from_value(serde_json::json!({
         "id": uuid::Uuid::from_u128(n as u128 + 1),
         "tenant": if n.is_multiple_of(2) { "acme" } else { "globex" },
@@ -48,7 +48,7 @@ fn workflow(n: usize) -> Workflow {
     w
 }
 
-fn step(seq: u64, prev: &str, divergent: bool, payload: &str) -> Step {
+pub(crate) fn step(seq: u64, prev: &str, divergent: bool, payload: &str) -> Step {
     let mut s = Step {
         seq,
         observed: Observed {
