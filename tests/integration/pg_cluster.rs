@@ -207,6 +207,90 @@ impl Cluster {
         format!("postgres://telos@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// A streaming-replication standby of this cluster on its own free
+    /// port (`pg_basebackup -R` into a temporary directory, read-only
+    /// until [`Cluster::promote`]), made synchronous: from here on the
+    /// primary's commits wait until the standby has flushed them.
+    pub fn standby(&self) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("telos-pg-standby-")
+            .tempdir()
+            .unwrap();
+        if let Some(user) = &self.run_as {
+            let out = Command::new("chown")
+                .arg(user)
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "chown: {out:?}");
+        }
+        let standby = Cluster {
+            dir,
+            bin: self.bin.clone(),
+            run_as: self.run_as.clone(),
+            port: free_port(),
+        };
+        let data = standby.dir.path().join("data");
+        let out = standby.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "telos",
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        assert!(out.status.success(), "pg_basebackup: {out:?}");
+        standby.start_server();
+        self.psql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+        );
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        // Wait until the standby streams and is counted as synchronous.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self
+            .psql(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+            )
+            .trim()
+            != "1"
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the standby never became synchronous"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        standby
+    }
+
+    /// SIGKILL of the postmaster (a crash of the machine's database).
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.data().join("data/postmaster.pid")).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_string();
+        let out = Command::new("kill").args(["-KILL", &pid]).output().unwrap();
+        assert!(out.status.success(), "kill: {out:?}");
+    }
+
+    /// Promotes a standby to primary (waits until it accepts writes).
+    pub fn promote(&self) {
+        let data = self.data().join("data");
+        let out = self.run("pg_ctl", &["-D", data.to_str().unwrap(), "-w", "promote"]);
+        assert!(out.status.success(), "pg_ctl promote: {out:?}");
+    }
+
     /// The server log so far (for failure messages).
     #[allow(dead_code, reason = "used when a test fails")]
     pub fn log(&self) -> String {

@@ -470,3 +470,43 @@ fn a_sled_ledger_migrates_to_postgres() {
     let again = migrate();
     assert!(again.contains("3 workflows, 0 steps copied"), "{again}");
 }
+
+/// Failover: a primary with a synchronous standby (streaming replication
+/// on loopback, `synchronous_commit = on`), a replica whose URL names both
+/// (`target_session_attrs=read-write`), steps posted for 5 s; the primary
+/// is SIGKILLed under load and the standby promoted. telos reconnects to
+/// the promoted standby, every request is answered 201, and every
+/// acknowledged step is on the new primary, whose ledger verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_to_a_synchronous_standby_loses_no_acknowledged_step() {
+    let Some(primary) = Cluster::start() else {
+        return;
+    };
+    primary.database("failover");
+    let standby = primary.standby();
+    let url = format!(
+        "postgres://telos@127.0.0.1:{},127.0.0.1:{}/failover?target_session_attrs=read-write",
+        primary.port, standby.port
+    );
+    let data = tempfile::tempdir().unwrap();
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let (servers, workflows) = start_replicas(&client, &url, 1, data.path()).await;
+    let acked: Acked = Arc::default();
+    let stop = Instant::now() + Duration::from_millis(5000);
+    let tasks = load(&client, &servers, &workflows, stop, &acked);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = acked.lock().unwrap().len();
+    primary.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    standby.promote();
+    let mut sent = 0;
+    for t in tasks {
+        sent += t.await.unwrap();
+    }
+    let after = acked.lock().unwrap().len();
+    assert!(before > 0, "no step acknowledged before the failover");
+    assert!(after > before, "no step acknowledged after the failover");
+    assert_eq!(after, sent, "every step sent was acknowledged");
+    check_ledger(&client, &servers[0].base, &url, &workflows, &acked, true).await;
+    servers.into_iter().for_each(kill);
+}
