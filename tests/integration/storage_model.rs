@@ -119,6 +119,18 @@ fn check(
             .map(|e| (e.workflow_id, e.seq))
             .collect();
         assert_eq!(got, want, "drift index of {tenant}, newest first");
+        // Pages of two, each continuing after the last one's cursor.
+        let mut paged = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store.drift(tenant, cursor.as_deref(), 2).unwrap();
+            paged.extend(page.iter().map(|e| (e.workflow_id, e.seq)));
+            match page.last() {
+                Some(last) if page.len() == 2 => cursor = Some(last.cursor.clone()),
+                _ => break,
+            }
+        }
+        assert_eq!(paged, want, "drift pages of {tenant}");
     }
 }
 
