@@ -13,13 +13,14 @@
 //! - **Recording** relies on the store's compare-and-set: a step is stored
 //!   only if the head is still the one it was judged against and links
 //!   to. When another replica appended first the store answers
-//!   [`StorageError::Conflict`]; the tracker reloads the workflow (its
-//!   record, steps, delegation graph and value sources) and judges the step
-//!   again, up to [`MAX_CONFLICTS`] times. No replica's stored verdict was
+//!   [`StorageError::Conflict`]; the tracker reads the steps appended
+//!   since its cached head (or, if they do not link on, reloads the whole
+//!   workflow), adds them to its delegation graph and value sources, and
+//!   judges the step again, up to [`MAX_CONFLICTS`] times. No replica's stored verdict was
 //!   reached on a stale view, and no round trip is spent when there is no
 //!   contention.
 //! - **Evaluating** (a decision that stores nothing, so no compare-and-set
-//!   catches it) first reads the head and reloads when it moved.
+//!   catches it) first reads the head and catches up when it moved.
 //!
 //! The per-tenant step count is kept per replica (it is a quota, not part
 //! of the ledger), so on a shared store each replica enforces it alone.
@@ -492,9 +493,53 @@ impl Tracker {
         let head = self.store.head(tenant, id)?;
         if head.is_none_or(|h| h.seq + 1 != live.next_seq || h.hash != live.head) {
             metrics::counter!("telos_stale_reloads_total").increment(1);
-            *guard = None;
+            let caught_up = match guard.as_mut() {
+                Some(live) => self.catch_up(tenant, id, live)?,
+                None => false,
+            };
+            if !caught_up {
+                *guard = None;
+            }
         }
         Ok(())
+    }
+
+    /// Brings cached state up to the stored head by reading only the
+    /// steps after it (another replica appended them; each commits with
+    /// its head, so all are there). `false` when they do not link on from
+    /// the cached head or end at the stored one: the caller then reloads
+    /// the whole workflow (and the load's own checks apply).
+    fn catch_up(&self, tenant: &str, id: &Uuid, live: &mut Live) -> Result<bool, TrackerError> {
+        const BATCH: usize = 1024;
+        let Some(head) = self.store.head(tenant, id)? else {
+            return Ok(false);
+        };
+        let (mut next, mut prev) = (live.next_seq, live.head.clone());
+        while next <= head.seq {
+            let batch = self.store.steps(id, next, BATCH)?;
+            if batch.is_empty() {
+                return Ok(false);
+            }
+            for s in batch {
+                if s.seq > head.seq {
+                    break;
+                }
+                if s.seq != next || s.prev_hash != prev {
+                    return Ok(false);
+                }
+                live.graph
+                    .record(&chain_principals(&live.workflow.subject.id, &s.observed));
+                live.sources.record(&live.workflow, s.seq, &s.observed);
+                prev = s.hash;
+                next += 1;
+            }
+        }
+        if prev != head.hash {
+            return Ok(false);
+        }
+        live.next_seq = next;
+        live.head = prev;
+        Ok(true)
     }
 
     /// Appends through the store; on a shared store, on a blocking thread
@@ -605,8 +650,10 @@ impl Tracker {
                     conflicts += 1;
                     metrics::counter!("telos_step_conflicts_total").increment(1);
                     observed = step.observed;
-                    *guard = None;
-                    self.ensure_loaded(tenant, id, slot, guard)?;
+                    if !self.catch_up(tenant, id, live)? {
+                        *guard = None;
+                        self.ensure_loaded(tenant, id, slot, guard)?;
+                    }
                     self.check_workflow_quota(guard.as_ref())?;
                     continue;
                 }
