@@ -48,7 +48,7 @@ psql=("$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U telos)
 # Starts a replica with extra flags; sets $base.
 start_replica() {
   local log="$work/server.$RANDOM.log"
-  mkdir -p "$work/data.$1"
+  mkdir -p "$work/data.$1"; : > "$log"
   target/release/telos serve --addr 127.0.0.1:0 --data-dir "$work/data.$1" "${@:2}" 2>"$log" &
   pids+=($!)
   for _ in $(seq 1 600); do
