@@ -41,18 +41,26 @@ pub async fn extract(args: ExtractArgs) -> anyhow::Result<()> {
 
 fn open_tracker(
     data: &crate::config::DataArgs,
-) -> anyhow::Result<(Arc<crate::storage::SledStore>, Tracker)> {
-    if !data.data_dir.is_dir() {
-        bail!("no data directory at `{}`", data.data_dir.display());
-    }
-    let store = Arc::new(
-        crate::storage::SledStore::open(&data.data_dir).with_context(|| {
-            format!(
-                "opening `{}` (is a server using it?)",
-                data.data_dir.display()
+) -> anyhow::Result<(Arc<dyn crate::storage::Store>, Tracker)> {
+    let store: Arc<dyn crate::storage::Store> = match &data.database_url {
+        Some(url) => Arc::new(
+            crate::storage::PgStore::connect(url, 2)
+                .context("opening the PostgreSQL store (--database-url)")?,
+        ),
+        None => {
+            if !data.data_dir.is_dir() {
+                bail!("no data directory at `{}`", data.data_dir.display());
+            }
+            Arc::new(
+                crate::storage::SledStore::open(&data.data_dir).with_context(|| {
+                    format!(
+                        "opening `{}` (is a server using it?)",
+                        data.data_dir.display()
+                    )
+                })?,
             )
-        })?,
-    );
+        }
+    };
     let tracker = Tracker::new(
         store.clone(),
         crate::workflow::TokenVerifier::unverified(),
@@ -182,6 +190,109 @@ pub fn verify(args: crate::config::VerifyArgs) -> anyhow::Result<()> {
     );
     if !report.broken.is_empty() {
         bail!("{} broken workflow(s)", report.broken.len());
+    }
+    Ok(())
+}
+
+/// `telos migrate`: copies a sled ledger into PostgreSQL. The source must
+/// verify first; each workflow is copied from the target's head on (a
+/// workflow already there is resumed, or skipped when complete, never
+/// rewritten); then the target is verified and every head compared with
+/// the source's.
+pub fn migrate(args: &crate::config::MigrateArgs) -> anyhow::Result<()> {
+    use crate::storage::{PgStore, SledStore, Store};
+    if !args.from.is_dir() {
+        bail!("no data directory at `{}`", args.from.display());
+    }
+    let from = SledStore::open(&args.from)
+        .with_context(|| format!("opening `{}` (is a server using it?)", args.from.display()))?;
+    let source = crate::service::ledger::verify_store(&from)?;
+    if !source.broken.is_empty() {
+        for b in &source.broken {
+            println!("BROKEN  {} at step {}: {}", b.key, b.at, b.reason);
+        }
+        bail!(
+            "{} broken workflow(s) in `{}`: not copied (see `telos verify`)",
+            source.broken.len(),
+            args.from.display()
+        );
+    }
+    let to = PgStore::connect(&args.to, 2).context("opening the PostgreSQL store (--to)")?;
+    let mut catalogs = 0usize;
+    for (key, _) in from.raw_entries("catalogs")? {
+        let text = String::from_utf8_lossy(&key);
+        let Some((tenant, name)) = text.split_once('\0') else {
+            continue;
+        };
+        if let Some(record) = from.get_catalog(tenant, name)? {
+            to.put_catalog(tenant, name, &record)?;
+            catalogs += 1;
+        }
+    }
+    const BATCH: usize = 1024;
+    let (mut workflows, mut copied) = (0usize, 0u64);
+    for wf in from.all_workflows()? {
+        let target = to.head(&wf.tenant, &wf.id)?;
+        if target.is_some()
+            && to.get_workflow(&wf.tenant, &wf.id)?.map(|w| w.genesis) != Some(wf.genesis.clone())
+        {
+            bail!(
+                "{}/{} in the database is another workflow (its genesis differs)",
+                wf.tenant,
+                wf.id
+            );
+        }
+        // Up to the source's head: a step an interrupted append left past
+        // it was never acknowledged.
+        let upto = from.head(&wf.tenant, &wf.id)?.map_or(0, |h| h.seq);
+        to.put_workflow(&wf)?;
+        let mut next = target.map_or(1, |h| h.seq + 1);
+        loop {
+            let batch = from.steps(&wf.id, next, BATCH)?;
+            let done = batch.len() < BATCH || batch.last().is_none_or(|s| s.seq >= upto);
+            for s in batch.iter().take_while(|s| s.seq <= upto) {
+                let divergent = (s.verdict == Verdict::Divergent).then(|| {
+                    crate::workflow::parse_time("received_at", &s.received_at)
+                        .map(crate::workflow::epoch_nanos)
+                        .unwrap_or(0)
+                });
+                to.append_step(&wf.tenant, &wf.id, s, divergent)?;
+                next = s.seq + 1;
+                copied += 1;
+            }
+            if done {
+                break;
+            }
+        }
+        workflows += 1;
+    }
+    if let Some(cp) = from.checkpoint()? {
+        to.put_checkpoint(&cp)?;
+    }
+    let target = crate::service::ledger::verify_store(&to)?;
+    for b in &target.broken {
+        println!("BROKEN  {} at step {}: {}", b.key, b.at, b.reason);
+    }
+    let mut differ = 0usize;
+    let heads: std::collections::HashMap<_, _> = to
+        .heads()?
+        .into_iter()
+        .map(|(t, id, h)| ((t, id), h))
+        .collect();
+    for (t, id, h) in from.heads()? {
+        if heads.get(&(t.clone(), id)) != Some(&h) {
+            println!("DIFFERS  {t}/{id}: the head in the database is not the data directory's");
+            differ += 1;
+        }
+    }
+    println!(
+        "{catalogs} catalogs, {workflows} workflows, {copied} steps copied; {} workflows, {} steps in the database, {} broken, {differ} heads differ",
+        target.workflows,
+        target.steps,
+        target.broken.len()
+    );
+    if !target.broken.is_empty() || differ > 0 {
+        bail!("the copy does not verify");
     }
     Ok(())
 }

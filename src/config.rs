@@ -41,6 +41,10 @@ pub enum Command {
     /// Generate an Ed25519 checkpoint key: writes the secret seed to
     /// `--out` and the public key to `<out>.pub` (hex).
     Keygen(KeygenArgs),
+    /// Copy a sled data directory's ledger (catalogs, workflows, steps,
+    /// the checkpoint) into a PostgreSQL database and verify every chain
+    /// there; resumes where an earlier run stopped.
+    Migrate(MigrateArgs),
     /// Run an MCP server (stdio) behind telos: every `tools/call` is asked
     /// to the PDP before it is forwarded.
     McpProxy(Box<McpProxyArgs>),
@@ -56,6 +60,17 @@ pub struct VerifyArgs {
     /// checkpoint's signature and every head it lists against the ledger.
     #[arg(long)]
     pub checkpoints: Option<PathBuf>,
+}
+
+/// `telos migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The sled data directory to copy (no server may be using it).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The PostgreSQL database to copy it into (`postgres://...`).
+    #[arg(long)]
+    pub to: String,
 }
 
 /// `telos keygen`.
@@ -151,12 +166,16 @@ pub enum ListMode {
     All,
 }
 
-/// A data directory to read.
+/// A data directory (or database) to read.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// Directory of the sled database.
     #[arg(long, env = "TELOS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Read a PostgreSQL database instead of the data directory
+    /// (`postgres://user@host:port/db`; see docs/storage.md).
+    #[arg(long, env = "TELOS_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// `telos report`.
@@ -325,6 +344,15 @@ pub struct ServeArgs {
     /// Directory of the sled database.
     #[arg(long, env = "TELOS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Keep the ledger in PostgreSQL (or CockroachDB, YugabyteDB) instead
+    /// of the data directory, so several replicas share it:
+    /// `postgres://user@host:port/db` (see docs/storage.md).
+    #[arg(long, env = "TELOS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Connections (each on its own thread) to the `--database-url`
+    /// database.
+    #[arg(long, env = "TELOS_DATABASE_CONNECTIONS", default_value_t = 8)]
+    pub database_connections: usize,
     /// Model settings.
     #[command(flatten)]
     pub model: ModelArgs,

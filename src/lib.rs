@@ -36,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Drift(args) => cli::drift(args),
         Command::Verify(args) => cli::verify(args),
         Command::Keygen(args) => cli::keygen(&args),
+        Command::Migrate(args) => cli::migrate(&args),
         Command::McpProxy(args) if args.listen.is_some() || !args.upstream.is_empty() => {
             mcp_gateway::run(*args).await
         }
@@ -60,16 +61,30 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "no caller authentication configured: every caller is tenant `default` with every role"
         );
     }
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating `{}`", args.data_dir.display()))?;
     let checkpoint_key = match &args.checkpoint_key {
         Some(path) => Some(service::checkpoint::read_signing_key(path)?),
         None => None,
     };
-    let store: Arc<dyn storage::Store> = Arc::new(
-        storage::SledStore::open(&args.data_dir)
-            .with_context(|| format!("opening the store in `{}`", args.data_dir.display()))?,
-    );
+    let store: Arc<dyn storage::Store> = match &args.database_url {
+        Some(url) => {
+            let (url, connections) = (url.clone(), args.database_connections);
+            let store =
+                tokio::task::spawn_blocking(move || storage::PgStore::connect(&url, connections))
+                    .await?
+                    .context("opening the PostgreSQL store (--database-url)")?;
+            info!(connections, "ledger in PostgreSQL");
+            Arc::new(store)
+        }
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("creating `{}`", args.data_dir.display()))?;
+            Arc::new(
+                storage::SledStore::open(&args.data_dir).with_context(|| {
+                    format!("opening the store in `{}`", args.data_dir.display())
+                })?,
+            )
+        }
+    };
     if let Some(key) = checkpoint_key {
         spawn_checkpoints(
             Arc::clone(&store),

@@ -214,7 +214,14 @@ impl From<ExtractionError> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            // Other replicas kept appending to the workflow through every
+            // retry: contention, not a failure (429, retry later).
+            StorageError::Conflict { .. } => Self::Overloaded,
+            StorageError::Db(_) | StorageError::NotDurable(_) | StorageError::Corrupt { .. } => {
+                Self::Internal(e.to_string())
+            }
+        }
     }
 }
 

@@ -6,6 +6,24 @@
 //! the hash chain has no forks. The lock is released before the step waits
 //! for durability, so steps of many workflows — and consecutive steps of
 //! one — share a group commit. A step is acknowledged only once durable.
+//!
+//! On a [shared](Store::shared) store (several replicas on one database)
+//! the cached state may be stale: another replica may have appended. Two
+//! rules keep every judgement on the current chain:
+//! - **Recording** relies on the store's compare-and-set: a step is stored
+//!   only if the head is still the one it was judged against and links
+//!   to. When another replica appended first the store answers
+//!   [`StorageError::Conflict`]; the tracker reads the steps appended
+//!   since its cached head (or, if they do not link on, reloads the whole
+//!   workflow), adds them to its delegation graph and value sources, and
+//!   judges the step again, up to [`MAX_CONFLICTS`] times. No replica's stored verdict was
+//!   reached on a stale view, and no round trip is spent when there is no
+//!   contention.
+//! - **Evaluating** (a decision that stores nothing, so no compare-and-set
+//!   catches it) first reads the head and catches up when it moved.
+//!
+//! The per-tenant step count is kept per replica (it is a quota, not part
+//! of the ledger), so on a shared store each replica enforces it alone.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -110,6 +128,10 @@ struct Live {
     /// Typed values of the steps' results, for argument provenance.
     sources: ValueSources,
 }
+
+/// Times a step is judged again after another replica appended first
+/// before the conflict is returned to the caller.
+pub const MAX_CONFLICTS: usize = 32;
 
 /// Tracker settings.
 #[derive(Debug, Clone)]
@@ -319,6 +341,18 @@ impl Tracker {
         // The graph is rebuilt from the steps read in batches, so memory
         // holds one batch, not the whole workflow.
         const BATCH: usize = 1024;
+        // On a shared store other replicas append while this one reads:
+        // the head is read first and the steps up to it (an append commits
+        // its step and head together, so every step up to the head is
+        // there), which is a consistent view of the chain.
+        let shared_head = if self.store.shared() {
+            Some(self.store.head(tenant, id)?)
+        } else {
+            None
+        };
+        let upto = shared_head
+            .as_ref()
+            .map(|h| h.as_ref().map_or(0, |h| h.seq));
         let mut graph = DelegationGraph::new(&workflow.subject.id);
         let mut sources = ValueSources::default();
         let mut last = (0u64, workflow.genesis.clone());
@@ -326,8 +360,12 @@ impl Tracker {
         loop {
             let before = last.0;
             let batch = self.store.steps(id, before + 1, BATCH)?;
-            let done = batch.len() < BATCH;
+            let mut done = batch.len() < BATCH;
             for s in batch {
+                if upto.is_some_and(|u| s.seq > u) {
+                    done = true;
+                    break;
+                }
                 graph.record(&chain_principals(&workflow.subject.id, &s.observed));
                 sources.record(&workflow, s.seq, &s.observed);
                 last = (s.seq, s.hash.clone());
@@ -341,7 +379,10 @@ impl Tracker {
         }
         // Append only where the stored head is: a chain whose last steps
         // were removed (or that grew outside telos) is not extended.
-        let head = self.store.head(tenant, id)?;
+        let head = match shared_head {
+            Some(h) => h,
+            None => self.store.head(tenant, id)?,
+        };
         match (&head, &last_step) {
             (Some(h), _) if h.seq == last.0 && h.hash == last.1 => {}
             // An append a crash cut short between its step and its head:
@@ -419,6 +460,9 @@ impl Tracker {
     ) -> Result<Judgement, TrackerError> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
+        if self.store.shared() {
+            self.drop_if_moved(tenant, id, &mut guard)?;
+        }
         self.ensure_loaded(tenant, id, &slot, &mut guard)?;
         let live = guard
             .as_ref()
@@ -432,6 +476,95 @@ impl Tracker {
         ))
     }
 
+    /// Forgets the cached state of a workflow whose stored head is not the
+    /// cached one (another replica appended), so it is loaded again.
+    fn drop_if_moved(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        guard: &mut Option<Live>,
+    ) -> Result<(), TrackerError> {
+        let Some(live) = guard.as_ref() else {
+            return Ok(());
+        };
+        if live.workflow.tenant != tenant {
+            return Ok(());
+        }
+        let head = self.store.head(tenant, id)?;
+        if head.is_none_or(|h| h.seq + 1 != live.next_seq || h.hash != live.head) {
+            metrics::counter!("telos_stale_reloads_total").increment(1);
+            let caught_up = match guard.as_mut() {
+                Some(live) => self.catch_up(tenant, id, live)?,
+                None => false,
+            };
+            if !caught_up {
+                *guard = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings cached state up to the stored head by reading only the
+    /// steps after it (another replica appended them; each commits with
+    /// its head, so all are there). `false` when they do not link on from
+    /// the cached head or end at the stored one: the caller then reloads
+    /// the whole workflow (and the load's own checks apply).
+    fn catch_up(&self, tenant: &str, id: &Uuid, live: &mut Live) -> Result<bool, TrackerError> {
+        const BATCH: usize = 1024;
+        let Some(head) = self.store.head(tenant, id)? else {
+            return Ok(false);
+        };
+        let (mut next, mut prev) = (live.next_seq, live.head.clone());
+        while next <= head.seq {
+            let batch = self.store.steps(id, next, BATCH)?;
+            if batch.is_empty() {
+                return Ok(false);
+            }
+            for s in batch {
+                if s.seq > head.seq {
+                    break;
+                }
+                if s.seq != next || s.prev_hash != prev {
+                    return Ok(false);
+                }
+                live.graph
+                    .record(&chain_principals(&live.workflow.subject.id, &s.observed));
+                live.sources.record(&live.workflow, s.seq, &s.observed);
+                prev = s.hash;
+                next += 1;
+            }
+        }
+        if prev != head.hash {
+            return Ok(false);
+        }
+        live.next_seq = next;
+        live.head = prev;
+        Ok(true)
+    }
+
+    /// Appends through the store; on a shared store, on a blocking thread
+    /// (the call is a round trip to the database).
+    async fn append(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        step: &Step,
+        divergent: Option<u64>,
+    ) -> Result<(), StorageError> {
+        if !self.store.shared() {
+            return self.store.append_step(tenant, id, step, divergent);
+        }
+        let (store, tenant, id, step) = (
+            Arc::clone(&self.store),
+            tenant.to_string(),
+            *id,
+            step.clone(),
+        );
+        tokio::task::spawn_blocking(move || store.append_step(&tenant, &id, &step, divergent))
+            .await
+            .map_err(|e| StorageError::Db(e.to_string()))?
+    }
+
     /// Judges and records a step; returns it once it is durable.
     pub async fn record(
         &self,
@@ -443,22 +576,55 @@ impl Tracker {
         let step = {
             let mut guard = slot.lock().await;
             self.ensure_loaded(tenant, id, &slot, &mut guard)?;
-            let live = guard
-                .as_mut()
-                .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
-            let per_workflow = self.config.max_steps_per_workflow;
-            if per_workflow > 0 && live.next_seq > per_workflow {
-                return Err(TrackerError::Quota {
-                    quota: "steps per workflow",
-                    limit: per_workflow,
-                });
-            }
+            self.check_workflow_quota(guard.as_ref())?;
             if !self.reserve_tenant_step(tenant)? {
                 return Err(TrackerError::Quota {
                     quota: "steps per tenant",
                     limit: self.config.max_steps_per_tenant,
                 });
             }
+            let recorded = self
+                .judge_and_append(tenant, id, &slot, &mut guard, observed)
+                .await;
+            match recorded {
+                Ok(step) => step,
+                Err(e) => {
+                    self.release_tenant_step(tenant);
+                    return Err(e);
+                }
+            }
+        };
+        self.commit.durable().await?;
+        Ok(step)
+    }
+
+    fn check_workflow_quota(&self, live: Option<&Live>) -> Result<(), TrackerError> {
+        let per_workflow = self.config.max_steps_per_workflow;
+        if per_workflow > 0 && live.is_some_and(|l| l.next_seq > per_workflow) {
+            return Err(TrackerError::Quota {
+                quota: "steps per workflow",
+                limit: per_workflow,
+            });
+        }
+        Ok(())
+    }
+
+    /// Judges `observed` against the cached state and appends it; when
+    /// another replica appended first, reloads and judges again.
+    async fn judge_and_append(
+        &self,
+        tenant: &str,
+        id: &Uuid,
+        slot: &Arc<AsyncMutex<Option<Live>>>,
+        guard: &mut Option<Live>,
+        observed: Observed,
+    ) -> Result<Step, TrackerError> {
+        let mut conflicts = 0usize;
+        let mut observed = observed;
+        loop {
+            let live = guard
+                .as_mut()
+                .ok_or_else(|| TrackerError::UnknownWorkflow(id.to_string()))?;
             let judgement = judge(
                 &live.workflow,
                 &observed,
@@ -478,9 +644,20 @@ impl Tracker {
             };
             step.hash = step.compute_hash();
             let divergent = (step.verdict == Verdict::Divergent).then(|| nanos(&step.received_at));
-            if let Err(e) = self.store.append_step(tenant, id, &step, divergent) {
-                self.release_tenant_step(tenant);
-                return Err(e.into());
+            match self.append(tenant, id, &step, divergent).await {
+                Ok(()) => {}
+                Err(StorageError::Conflict { .. }) if conflicts < MAX_CONFLICTS => {
+                    conflicts += 1;
+                    metrics::counter!("telos_step_conflicts_total").increment(1);
+                    observed = step.observed;
+                    if !self.catch_up(tenant, id, live)? {
+                        *guard = None;
+                        self.ensure_loaded(tenant, id, slot, guard)?;
+                    }
+                    self.check_workflow_quota(guard.as_ref())?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             }
             let principals: Vec<String> =
                 chain_principals(&live.workflow.subject.id, &step.observed)
@@ -494,10 +671,8 @@ impl Tracker {
             live.next_seq += 1;
             live.head = step.hash.clone();
             metrics::counter!("telos_steps_total", "verdict" => step.verdict.as_str()).increment(1);
-            step
-        };
-        self.commit.durable().await?;
-        Ok(step)
+            return Ok(step);
+        }
     }
 
     /// Closes a workflow; durable when it returns.
@@ -532,14 +707,25 @@ impl Tracker {
         const BATCH: usize = 1024;
         let wf = self.workflow(tenant, id)?;
         let head = self.store.head(tenant, id)?;
+        // On a shared store, the chain up to the head just read (steps
+        // appended since by other replicas are not part of this view).
+        let upto = if self.store.shared() {
+            Some(head.as_ref().map_or(0, |h| h.seq))
+        } else {
+            None
+        };
         let mut graph = DelegationGraph::new(&wf.subject.id);
         let mut builder = ReportBuilder::new(&wf, from, limit);
         let mut next = 1u64;
         loop {
             let before = next;
             let batch = self.store.steps(id, next, BATCH)?;
-            let done = batch.len() < BATCH;
+            let mut done = batch.len() < BATCH;
             for s in batch {
+                if upto.is_some_and(|u| s.seq > u) {
+                    done = true;
+                    break;
+                }
                 graph.record(&chain_principals(&wf.subject.id, &s.observed));
                 next = s.seq.saturating_add(1);
                 builder.push(s);

@@ -1,11 +1,14 @@
 //! Durable storage. The [`Store`] trait is what the rest of telos sees; the
-//! embedded default is [`SledStore`]. Only this module touches sled.
+//! embedded default is [`SledStore`]; [`PgStore`] puts the ledger in
+//! PostgreSQL (or CockroachDB, YugabyteDB) so that several replicas share
+//! it. Only this module touches sled and the database client.
 //!
 //! Keys are `tenant \0 name` so every tenant's records scan together and
 //! never mix. Values are JSON, except embeddings, which are raw
 //! little-endian `f32` rows.
 
 mod group_commit;
+mod pg_store;
 mod sled_store;
 mod sync;
 
@@ -13,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use group_commit::GroupCommit;
+pub use pg_store::PgStore;
 pub use sled_store::{SledStore, decode_vectors};
 pub use sync::{DirSync, FileSync, NoSync};
 
@@ -36,6 +40,20 @@ pub enum StorageError {
         key: String,
         /// What is wrong.
         reason: String,
+    },
+    /// Another writer appended to the workflow first: its head is no
+    /// longer at the step the new one links to (shared stores only). The
+    /// step was not stored; judge it again against the chain as it is.
+    #[error(
+        "the chain of {key} moved: the step links to step {expected}, the head is at step {found}"
+    )]
+    Conflict {
+        /// `tenant/id`.
+        key: String,
+        /// The seq the step was appended after.
+        expected: u64,
+        /// The seq of the stored head.
+        found: u64,
     },
 }
 
@@ -113,7 +131,9 @@ pub trait Store: Send + Sync {
     /// the workflow's head to it, in that order: a crash may leave the
     /// step written without its head (never with the head ahead of it).
     /// Writing the same step again completes such an append; it is
-    /// idempotent.
+    /// idempotent. A [shared](Store::shared) store does all three in one
+    /// transaction, only if the head is still at the step this one links
+    /// to, and otherwise returns [`StorageError::Conflict`].
     fn append_step(
         &self,
         tenant: &str,
@@ -152,6 +172,14 @@ pub trait Store: Send + Sync {
     fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError>;
     /// Makes every write so far durable (synced to the device).
     fn flush(&self) -> Result<(), StorageError>;
+    /// Whether other processes may write to this store too (several
+    /// replicas on one database). A shared store's `append_step` is a
+    /// compare-and-set on the head and may return
+    /// [`StorageError::Conflict`]; its calls are network round trips, so
+    /// callers run them off the async runtime's threads.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// `tenant \0 name` as a key.

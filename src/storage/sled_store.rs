@@ -248,7 +248,7 @@ fn corrupt(key: String, e: impl ToString) -> StorageError {
     }
 }
 
-fn encode_vectors(vectors: &[Vec<f32>]) -> Vec<u8> {
+pub(crate) fn encode_vectors(vectors: &[Vec<f32>]) -> Vec<u8> {
     let dim = vectors.first().map_or(0, Vec::len);
     let mut out = Vec::with_capacity(8 + vectors.len() * dim * 4);
     out.extend_from_slice(&(vectors.len() as u32).to_le_bytes());

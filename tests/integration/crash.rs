@@ -15,19 +15,26 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient =
+    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 /// (workflow, seq) → (verdict, hash), as acknowledged.
 type Acked = Arc<Mutex<HashMap<(String, u64), (String, String)>>>;
 
-struct Server {
-    child: Child,
-    base: String,
+/// A `telos serve` child process.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 fn start(data: &Path) -> Server {
+    start_with(&["--data-dir", data.to_str().unwrap()])
+}
+
+/// Starts `telos serve` on a free loopback port with `args`.
+pub(crate) fn start_with(args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_telos"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "info")
         .env("TELOS_LOG_FORMAT", "text")
         .stdout(Stdio::null())
@@ -47,6 +54,10 @@ fn start(data: &Path) -> Server {
                 let _ = tx.send(addr);
                 sent = true;
             }
+            // Errors of the server go to the test's output.
+            if line.contains("ERROR") && !line.contains("readyz") {
+                eprintln!("telos serve: {line}");
+            }
         }
     });
     let addr = rx
@@ -58,7 +69,7 @@ fn start(data: &Path) -> Server {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     client: &HttpClient,
     method: &str,
     url: &str,
@@ -86,7 +97,7 @@ async fn call(
     ))
 }
 
-async fn wait_ready(client: &HttpClient, base: &str) {
+pub(crate) async fn wait_ready(client: &HttpClient, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if let Ok((200, _)) = call(client, "GET", &format!("{base}/readyz"), None).await {

@@ -24,6 +24,8 @@ mod issuance;
 mod ledger;
 mod mcp_proxy;
 mod model;
+mod pg_cluster;
+mod pg_replicas;
 mod server;
 mod storage_model;
 mod ui;
