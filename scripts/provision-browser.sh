@@ -19,23 +19,7 @@ python="${PYTHON:-python3}"
 pin="playwright==1.65.3"
 
 if [[ ! -x /usr/bin/chromium ]]; then
-  sudo=()
-  if [[ "$(id -u)" -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      sudo=(sudo -n)
-    else
-      echo "provision-browser: /usr/bin/chromium is missing and this is not root;" >&2
-      echo "provision-browser: run as root: apt-get update && apt-get install -y chromium" >&2
-      exit 1
-    fi
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  if apt-cache policy chromium | grep -q 'Candidate: (none)' || ! apt-cache policy chromium | grep -q Candidate; then
-    echo "provision-browser: apt-get update" >&2
-    "${sudo[@]}" apt-get update -qq
-  fi
-  echo "provision-browser: apt-get install chromium" >&2
-  "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+  "$root/scripts/apt-install.sh" --recommends provision-browser chromium
   [[ -x /usr/bin/chromium ]] || { echo "provision-browser: installed, but /usr/bin/chromium is missing" >&2; exit 1; }
 fi
 
