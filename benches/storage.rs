@@ -16,35 +16,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{intent, requested};
-use telos::catalog::{Limits, parse_catalog};
+use support::email_workflow;
 use telos::intent::Subject;
-use telos::service::tracker::{NewWorkflow, Tracker, TrackerConfig};
+use telos::service::tracker::{Tracker, TrackerConfig};
 use telos::storage::SledStore;
 use telos::workflow::{StepReport, TokenVerifier};
-
-fn new_workflow() -> NewWorkflow {
-    let catalog = parse_catalog(
-        &json!({"tools": [{"name": "send_email", "annotations": {"readOnlyHint": false}},
-                          {"name": "search", "annotations": {"readOnlyHint": true}}]}),
-        Limits::default(),
-    )
-    .expect("catalog");
-    NewWorkflow {
-        tenant: "bench".into(),
-        subject: Subject::new("user", "alice"),
-        intent: intent(
-            Subject::new("user", "alice"),
-            vec![],
-            vec![requested("send_email")],
-        ),
-        catalog_name: None,
-        catalog,
-        entry_scores: vec![0.9, 0.5],
-        allowed_agents: vec![],
-        context: None,
-    }
-}
 
 fn step() -> StepReport {
     StepReport {
@@ -86,7 +62,13 @@ fn bench(c: &mut Criterion) {
                 let ids: Vec<_> = rt.block_on(async {
                     let mut ids = Vec::new();
                     for _ in 0..writers {
-                        ids.push(tracker.create(new_workflow()).await.expect("workflow").id);
+                        ids.push(
+                            tracker
+                                .create(email_workflow("bench"))
+                                .await
+                                .expect("workflow")
+                                .id,
+                        );
                     }
                     ids
                 });

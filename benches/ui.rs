@@ -24,39 +24,14 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{intent, requested};
-use telos::catalog::{Limits, parse_catalog};
+use support::email_workflow;
 use telos::intent::Subject;
-use telos::service::tracker::NewWorkflow;
 use telos::service::{Service, ServiceConfig};
 use telos::storage::{SledStore, Store};
 use telos::workflow::{StepReport, Verdict};
 use tower::ServiceExt;
 
 const STEPS_PER_WORKFLOW: u64 = 10;
-
-fn new_workflow() -> NewWorkflow {
-    let catalog = parse_catalog(
-        &json!({"tools": [{"name": "send_email", "annotations": {"readOnlyHint": false}},
-                          {"name": "search", "annotations": {"readOnlyHint": true}}]}),
-        Limits::default(),
-    )
-    .expect("catalog");
-    NewWorkflow {
-        tenant: "default".into(),
-        subject: Subject::new("user", "alice"),
-        intent: intent(
-            Subject::new("user", "alice"),
-            vec![],
-            vec![requested("send_email")],
-        ),
-        catalog_name: None,
-        catalog,
-        entry_scores: vec![0.9, 0.5],
-        allowed_agents: vec![],
-        context: None,
-    }
-}
 
 fn report(tool: &str) -> StepReport {
     StepReport {
@@ -81,7 +56,10 @@ fn generate(rt: &tokio::runtime::Runtime, dir: &std::path::Path, workflows: u64)
     };
     let (template, allowed, divergent) = rt.block_on(async {
         let tracker = service.tracker();
-        let wf = tracker.create(new_workflow()).await.expect("workflow");
+        let wf = tracker
+            .create(email_workflow("default"))
+            .await
+            .expect("workflow");
         let ok = tracker.observe(report("send_email")).expect("observe");
         let allowed = tracker.record("default", &wf.id, ok).await.expect("step");
         let bad = tracker.observe(report("wipe_0")).expect("observe");

@@ -1,6 +1,10 @@
-//! Intents the benchmarks judge against, built the same way in each.
+//! Intents and workflows the benchmarks judge against, built the same way
+//! in each.
 
+use serde_json::json;
+use telos::catalog::{Limits, parse_catalog};
 use telos::intent::{Evaluation, Intent, ModelInfo, SpeechAct, Subject, ToolGrant, ToolRole};
+use telos::service::tracker::NewWorkflow;
 
 /// A side-effecting tool the request asked for.
 pub fn requested(name: &str) -> ToolGrant {
@@ -30,5 +34,34 @@ pub fn intent(subject: Subject, evaluations: Vec<Evaluation>, tools: Vec<ToolGra
             read_threshold: 0.5,
             verb_boost: 0.0,
         },
+    }
+}
+
+/// A workflow of `tenant` for alice's request to send an email, over a
+/// two-tool catalog (`send_email`, read-only `search`).
+#[allow(
+    dead_code,
+    reason = "each benchmark compiles this module; not all open workflows"
+)]
+pub fn email_workflow(tenant: &str) -> NewWorkflow {
+    let catalog = parse_catalog(
+        &json!({"tools": [{"name": "send_email", "annotations": {"readOnlyHint": false}},
+                          {"name": "search", "annotations": {"readOnlyHint": true}}]}),
+        Limits::default(),
+    )
+    .expect("catalog");
+    NewWorkflow {
+        tenant: tenant.into(),
+        subject: Subject::new("user", "alice"),
+        intent: intent(
+            Subject::new("user", "alice"),
+            vec![],
+            vec![requested("send_email")],
+        ),
+        catalog_name: None,
+        catalog,
+        entry_scores: vec![0.9, 0.5],
+        allowed_agents: vec![],
+        context: None,
     }
 }
