@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Durable steps/s over HTTP: one sled replica against 1 and 2 replicas on
+# Durable steps/s over HTTP: one sled replica against 1, 2 and 3 replicas on
 # one PostgreSQL, in the same run, on loopback. Starts a throw-away
 # PostgreSQL cluster (initdb into a temporary directory, 127.0.0.1 on a
 # free port, fsync and synchronous_commit on; as root it runs as the
@@ -10,6 +10,7 @@
 #   pg1           one replica on PostgreSQL;
 #   pg2           two replicas on one database, each workflow's steps sent
 #                 to one replica (a load balancer with workflow affinity);
+#   pg3           three replicas, likewise;
 #   pg2-shared    two replicas, 16 workflows, each one's steps sent through
 #                 both replicas (the two append to the same chains and
 #                 conflict; every step is judged again on a conflict).
@@ -68,15 +69,15 @@ new_workflow() {
 }
 
 declare -A rates p99s
-for setup in sled pg1 pg2 pg2-shared; do
+for setup in sled pg1 pg2 pg3 pg2-shared; do
   for run in $(seq 1 "$RUNS"); do
     db="load_${setup//-/_}_$run"
     bases=()
     case "$setup" in
       sled) start_replica "$setup$run"; bases=("$base") ;;
-      pg1|pg2|pg2-shared)
+      pg1|pg2|pg3|pg2-shared)
         "${psql[@]}" -d postgres -c "CREATE DATABASE $db" >/dev/null
-        n=1; [[ "$setup" != pg1 ]] && n=2
+        case "$setup" in pg1) n=1 ;; pg3) n=3 ;; *) n=2 ;; esac
         for r in $(seq 1 "$n"); do
           start_replica "$setup$run.$r" --database-url "postgres://telos@127.0.0.1:$port/$db"
           bases+=("$base")
@@ -108,6 +109,6 @@ for setup in sled pg1 pg2 pg2-shared; do
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "== medians of $RUNS runs ($STEPS steps each, 32 clients)"
-for setup in sled pg1 pg2 pg2-shared; do
+for setup in sled pg1 pg2 pg3 pg2-shared; do
   echo "$setup: $(echo "${rates[$setup]}" | median) steps/s, p99 $(echo "${p99s[$setup]}" | median) ms  (runs: ${rates[$setup]})"
 done
