@@ -7,10 +7,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-use crate::common::{limits, send_raw, service_config, travel_catalog};
+use crate::common::{api_keys, keyword_service, limits, send_raw, service_config, travel_catalog};
 
 const KEYS: [(&str, &str, &str, &[&str]); 6] = [
     ("admin-a", "acme", "k-admin-a", &["admin"]),
@@ -31,24 +30,9 @@ fn app(rate: Option<(u32, u32)>) -> Router {
 }
 
 fn app_with_pdp(rate: Option<(u32, u32)>, pdp: telos::pdp::Pdp) -> Router {
-    let file: Vec<Value> = KEYS
-        .iter()
-        .map(|(client, tenant, key, roles)| {
-            json!({"client": client, "tenant": tenant, "roles": roles, "sha256": hex::encode(Sha256::digest(key.as_bytes()))})
-        })
-        .collect();
-    let keys = telos::auth::ApiKeys::from_json(&Value::Array(file).to_string()).unwrap();
+    let keys = api_keys(&KEYS);
     let store = Arc::new(telos::storage::SledStore::temporary().unwrap());
-    let service = Arc::new(telos::service::Service::new(store, service_config()));
-    let enc =
-        telos::extraction::keyword::KeywordEncoder::new(telos::extraction::runtime::Calibration {
-            scale: 10.0,
-            bias: -2.0,
-        });
-    service.set_extractor(telos::extraction::Extractor::new(
-        Arc::new(enc),
-        Default::default(),
-    ));
+    let service = keyword_service(store, service_config());
     telos::api::router(telos::api::AppState {
         service,
         limits: limits().into(),

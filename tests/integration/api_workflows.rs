@@ -5,24 +5,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{app, send, send_raw};
-
-fn catalog() -> Value {
-    json!({"tools": [
-        {"name": "transfer_money", "description": "Pay an invoice or bill: transfer money to an account",
-         "inputSchema": {"type": "object", "properties": {"amount": {"type": "number"}, "iban": {"type": "string"}}},
-         "annotations": {"readOnlyHint": false}},
-        {"name": "send_email", "description": "Send email receipt message",
-         "inputSchema": {"type": "object", "properties": {"to": {"type": "string", "format": "email"}}},
-         "annotations": {"readOnlyHint": false}},
-        {"name": "change_password", "description": "Change account password", "annotations": {"readOnlyHint": false}},
-        {"name": "get_invoice", "description": "Look up the details of a document", "annotations": {"readOnlyHint": true}},
-        {"name": "read_vault", "description": "Read stored secrets", "annotations": {"readOnlyHint": true}}
-    ]})
-}
+use crate::common::{app, bank_catalog, send, send_raw};
 
 async fn open(app: &axum::Router, prompt: &str) -> String {
-    let (s, b) = send(app, "PUT", "/v1/catalogs/bank", Some(catalog())).await;
+    let (s, b) = send(app, "PUT", "/v1/catalogs/bank", Some(bank_catalog())).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let (s, b) = send(
         app,
@@ -418,16 +404,7 @@ async fn a_used_up_step_quota_is_429_naming_it() {
     let store = Arc::new(telos::storage::SledStore::temporary().unwrap());
     let mut config = crate::common::service_config();
     config.tracker.max_steps_per_workflow = 2;
-    let service = Arc::new(telos::service::Service::new(store, config));
-    let enc =
-        telos::extraction::keyword::KeywordEncoder::new(telos::extraction::runtime::Calibration {
-            scale: 10.0,
-            bias: -2.0,
-        });
-    service.set_extractor(telos::extraction::Extractor::new(
-        Arc::new(enc),
-        Default::default(),
-    ));
+    let service = crate::common::keyword_service(store, config);
     let app = telos::api::router(telos::api::AppState {
         service,
         limits: crate::common::limits().into(),

@@ -43,6 +43,52 @@ pub fn service_config() -> telos::service::ServiceConfig {
     }
 }
 
+/// A service over `store` with `config` whose extractor is the keyword
+/// encoder (no model needed).
+pub fn keyword_service(
+    store: Arc<dyn telos::storage::Store>,
+    config: telos::service::ServiceConfig,
+) -> Arc<Service> {
+    let service = Arc::new(Service::new(store, config));
+    let enc = KeywordEncoder::new(Calibration {
+        scale: 10.0,
+        bias: -2.0,
+    });
+    service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
+    service
+}
+
+/// API keys `(client, tenant, key, roles)` as `--api-keys` would load them
+/// (each key stored by its sha256).
+pub fn api_keys(keys: &[(&str, &str, &str, &[&str])]) -> telos::auth::ApiKeys {
+    use sha2::{Digest, Sha256};
+    let file: Vec<Value> = keys
+        .iter()
+        .map(|(client, tenant, key, roles)| {
+            serde_json::json!({"client": client, "tenant": tenant, "roles": roles,
+                               "sha256": hex::encode(Sha256::digest(key.as_bytes()))})
+        })
+        .collect();
+    telos::auth::ApiKeys::from_json(&Value::Array(file).to_string()).unwrap()
+}
+
+/// A banking catalog: the two side effects a request to pay an invoice and
+/// email the receipt asks for (`transfer_money`, `send_email`), one it does
+/// not (`change_password`), and two reads.
+pub fn bank_catalog() -> Value {
+    serde_json::json!({"tools": [
+        {"name": "transfer_money", "description": "Pay an invoice or bill: transfer money to an account",
+         "inputSchema": {"type": "object", "properties": {"amount": {"type": "number"}, "iban": {"type": "string"}}},
+         "annotations": {"readOnlyHint": false}},
+        {"name": "send_email", "description": "Send email receipt message",
+         "inputSchema": {"type": "object", "properties": {"to": {"type": "string", "format": "email"}}},
+         "annotations": {"readOnlyHint": false}},
+        {"name": "change_password", "description": "Change account password", "annotations": {"readOnlyHint": false}},
+        {"name": "get_invoice", "description": "Look up the details of a document", "annotations": {"readOnlyHint": true}},
+        {"name": "read_vault", "description": "Read stored secrets", "annotations": {"readOnlyHint": true}}
+    ]})
+}
+
 /// An app whose extractor is the keyword encoder (no model needed).
 pub fn app() -> (Router, Arc<Service>) {
     app_with(None)
@@ -51,12 +97,7 @@ pub fn app() -> (Router, Arc<Service>) {
 /// The same app with Cedar base policies loaded from `policies`.
 pub fn app_with(policies: Option<&std::path::Path>) -> (Router, Arc<Service>) {
     let store = Arc::new(SledStore::temporary().unwrap());
-    let service = Arc::new(Service::new(store, service_config()));
-    let enc = KeywordEncoder::new(Calibration {
-        scale: 10.0,
-        bias: -2.0,
-    });
-    service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
+    let service = keyword_service(store, service_config());
     let state = AppState {
         service: Arc::clone(&service),
         limits: limits().into(),
@@ -114,12 +155,7 @@ pub fn travel_catalog() -> Value {
 /// An app over `store` with `pdp`, the keyword encoder standing in for
 /// the model.
 pub fn app_from(store: Arc<dyn telos::storage::Store>, pdp: telos::pdp::Pdp) -> Router {
-    let service = Arc::new(Service::new(store, service_config()));
-    let enc = KeywordEncoder::new(Calibration {
-        scale: 10.0,
-        bias: -2.0,
-    });
-    service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
+    let service = keyword_service(store, service_config());
     router(AppState {
         service,
         limits: limits().into(),

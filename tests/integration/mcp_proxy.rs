@@ -60,18 +60,12 @@ async fn telos() -> (String, axum::Router, tokio::sync::oneshot::Sender<()>) {
 /// test limits allow 20 entries).
 async fn telos_for_gateways() -> (String, axum::Router, tokio::sync::oneshot::Sender<()>) {
     use std::sync::Arc;
-    use telos::extraction::{ExtractionConfig, Extractor, keyword::KeywordEncoder};
     let mut limits = crate::common::limits();
     limits.max_catalog_entries = 100;
     let mut config = crate::common::service_config();
     config.catalog_limits.max_entries = 100;
     let store = Arc::new(telos::storage::SledStore::temporary().unwrap());
-    let service = Arc::new(telos::service::Service::new(store, config));
-    let enc = KeywordEncoder::new(telos::extraction::runtime::Calibration {
-        scale: 10.0,
-        bias: -2.0,
-    });
-    service.set_extractor(Extractor::new(Arc::new(enc), ExtractionConfig::default()));
+    let service = crate::common::keyword_service(store, config);
     let app = telos::api::router(telos::api::AppState {
         service,
         limits: limits.into(),

@@ -9,10 +9,9 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-use crate::common::{limits, service_config};
+use crate::common::{api_keys, bank_catalog, keyword_service, limits, service_config};
 
 pub const KEYS: [(&str, &str, &str, &[&str]); 5] = [
     ("admin-a", "acme", "k-admin-a", &["admin"]),
@@ -30,26 +29,9 @@ pub fn app(auth: bool) -> Router {
 /// [`app`] with the web app's settings.
 pub fn app_with(auth: bool, ui: telos::api::ui::UiConfig) -> Router {
     let store = Arc::new(telos::storage::SledStore::temporary().unwrap());
-    let service = Arc::new(telos::service::Service::new(store, service_config()));
-    let enc =
-        telos::extraction::keyword::KeywordEncoder::new(telos::extraction::runtime::Calibration {
-            scale: 10.0,
-            bias: -2.0,
-        });
-    service.set_extractor(telos::extraction::Extractor::new(
-        Arc::new(enc),
-        Default::default(),
-    ));
+    let service = keyword_service(store, service_config());
     let authn = if auth {
-        let file: Vec<Value> = KEYS
-            .iter()
-            .map(|(client, tenant, key, roles)| {
-                json!({"client": client, "tenant": tenant, "roles": roles,
-                       "sha256": hex::encode(Sha256::digest(key.as_bytes()))})
-            })
-            .collect();
-        let keys = telos::auth::ApiKeys::from_json(&Value::Array(file).to_string()).unwrap();
-        telos::auth::Authenticator::new(Some(keys), None)
+        telos::auth::Authenticator::new(Some(api_keys(&KEYS)), None)
     } else {
         telos::auth::Authenticator::open()
     };
@@ -139,20 +121,6 @@ async fn api(app: &Router, key: Option<&str>, method: &str, uri: &str, body: Val
     serde_json::from_str(&got.body).unwrap()
 }
 
-fn bank() -> Value {
-    json!({"tools": [
-        {"name": "transfer_money", "description": "Pay an invoice or bill: transfer money to an account",
-         "inputSchema": {"type": "object", "properties": {"amount": {"type": "number"}, "iban": {"type": "string"}}},
-         "annotations": {"readOnlyHint": false}},
-        {"name": "send_email", "description": "Send email receipt message",
-         "inputSchema": {"type": "object", "properties": {"to": {"type": "string", "format": "email"}}},
-         "annotations": {"readOnlyHint": false}},
-        {"name": "change_password", "description": "Change account password", "annotations": {"readOnlyHint": false}},
-        {"name": "get_invoice", "description": "Look up the details of a document", "annotations": {"readOnlyHint": true}},
-        {"name": "read_vault", "description": "Read stored secrets", "annotations": {"readOnlyHint": true}}
-    ]})
-}
-
 pub const PROMPT: &str = "pay the invoice bill of $120 to DE89 3704 0044 0532 0130 00 and send the receipt email to bob@example.com";
 
 /// Keys for seeding: `(admin, frontend+pep)`; `None` on an open app.
@@ -161,7 +129,7 @@ pub type SeedKeys = (Option<&'static str>, Option<&'static str>);
 /// Registers the bank catalog and opens a workflow of `subject` with
 /// `prompt`; its id.
 pub async fn open(app: &Router, keys: SeedKeys, subject: &str, prompt: &str) -> String {
-    api(app, keys.0, "PUT", "/v1/catalogs/bank", bank()).await;
+    api(app, keys.0, "PUT", "/v1/catalogs/bank", bank_catalog()).await;
     let b = api(
         app,
         keys.1,
