@@ -416,25 +416,33 @@ fn steps_on_a_closed_workflow_are_divergent() {
 
 #[test]
 fn every_code_has_a_distinct_wire_name() {
-    let all = [
-        ReasonCode::InIntent,
-        ReasonCode::RelatedRead,
-        ReasonCode::OpenEndedWarning,
-        ReasonCode::ToolOutsideIntent,
-        ReasonCode::ReadOutsideIntent,
-        ReasonCode::UnknownTool,
-        ReasonCode::ArgumentOutsideIntent,
-        ReasonCode::ApprovalRequired,
-        ReasonCode::OpenEndedSideEffect,
-        ReasonCode::SubjectMismatch,
-        ReasonCode::UnexpectedActor,
-        ReasonCode::ActorMismatch,
-        ReasonCode::DelegationTooDeep,
-        ReasonCode::DelegationCycle,
-        ReasonCode::WorkflowClosed,
-        ReasonCode::UnverifiedToken,
-        ReasonCode::UnverifiedChain,
-    ];
+    // An exhaustive match: a new code fails to compile here until it has a
+    // place in `ReasonCode::ALL`.
+    let place = |c: ReasonCode| match c {
+        ReasonCode::InIntent => 0,
+        ReasonCode::RelatedRead => 1,
+        ReasonCode::OpenEndedWarning => 2,
+        ReasonCode::ToolOutsideIntent => 3,
+        ReasonCode::ReadOutsideIntent => 4,
+        ReasonCode::UnknownTool => 5,
+        ReasonCode::ArgumentOutsideIntent => 6,
+        ReasonCode::ArgumentFromUntrustedSource => 7,
+        ReasonCode::ArgumentProvenance => 8,
+        ReasonCode::ApprovalRequired => 9,
+        ReasonCode::OpenEndedSideEffect => 10,
+        ReasonCode::SubjectMismatch => 11,
+        ReasonCode::UnexpectedActor => 12,
+        ReasonCode::ActorMismatch => 13,
+        ReasonCode::DelegationTooDeep => 14,
+        ReasonCode::DelegationCycle => 15,
+        ReasonCode::WorkflowClosed => 16,
+        ReasonCode::UnverifiedToken => 17,
+        ReasonCode::UnverifiedChain => 18,
+    };
+    for (i, c) in ReasonCode::ALL.iter().enumerate() {
+        assert_eq!(place(*c), i, "{c:?}");
+    }
+    let all = ReasonCode::ALL;
     let names: std::collections::HashSet<&str> = all.iter().map(|c| c.as_str()).collect();
     assert_eq!(names.len(), all.len());
     for c in all {

@@ -77,6 +77,29 @@ pub enum ReasonCode {
 }
 
 impl ReasonCode {
+    /// Every code, in declaration order.
+    pub const ALL: [ReasonCode; 19] = [
+        Self::InIntent,
+        Self::RelatedRead,
+        Self::OpenEndedWarning,
+        Self::ToolOutsideIntent,
+        Self::ReadOutsideIntent,
+        Self::UnknownTool,
+        Self::ArgumentOutsideIntent,
+        Self::ArgumentFromUntrustedSource,
+        Self::ArgumentProvenance,
+        Self::ApprovalRequired,
+        Self::OpenEndedSideEffect,
+        Self::SubjectMismatch,
+        Self::UnexpectedActor,
+        Self::ActorMismatch,
+        Self::DelegationTooDeep,
+        Self::DelegationCycle,
+        Self::WorkflowClosed,
+        Self::UnverifiedToken,
+        Self::UnverifiedChain,
+    ];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {

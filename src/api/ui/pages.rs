@@ -27,24 +27,6 @@ pub const WORKFLOWS_PAGE: usize = 50;
 /// Steps per page of a workflow.
 pub const STEPS_PAGE: usize = 200;
 
-/// Every reason code that makes a step divergent (the inbox's choices).
-pub const DIVERGENT_REASONS: [ReasonCode; 14] = [
-    ReasonCode::ToolOutsideIntent,
-    ReasonCode::ReadOutsideIntent,
-    ReasonCode::UnknownTool,
-    ReasonCode::ArgumentOutsideIntent,
-    ReasonCode::ArgumentFromUntrustedSource,
-    ReasonCode::ApprovalRequired,
-    ReasonCode::OpenEndedSideEffect,
-    ReasonCode::SubjectMismatch,
-    ReasonCode::UnexpectedActor,
-    ReasonCode::ActorMismatch,
-    ReasonCode::DelegationTooDeep,
-    ReasonCode::DelegationCycle,
-    ReasonCode::WorkflowClosed,
-    ReasonCode::UnverifiedChain,
-];
-
 /// The header every page shows.
 #[derive(Debug, Clone)]
 pub struct Nav {
@@ -461,8 +443,10 @@ pub async fn inbox(
         subject: text(&f.subject),
         actor: text(&f.actor),
         tool: text(&f.tool),
-        reasons: DIVERGENT_REASONS
+        // The inbox's choices: every code that makes a step divergent.
+        reasons: ReasonCode::ALL
             .iter()
+            .filter(|r| r.verdict() == Verdict::Divergent)
             .map(|r| Choice {
                 value: r.as_str().to_string(),
                 selected: f.reason == Some(*r),
