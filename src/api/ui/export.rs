@@ -8,14 +8,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::CookieJar;
 use futures_util::stream;
 
 use super::pages::{InboxFilter, InboxParams, Kind, query};
-use super::{Ui, UiError};
-use crate::api::need;
+use super::{Analyst, Ui, UiError, Viewer};
 use crate::api::workflows::workflow_id;
-use crate::auth::Role;
 use crate::service::tracker::DriftItem;
 use crate::workflow::Verdict;
 
@@ -170,15 +167,10 @@ fn json_rows(items: &[DriftItem], first: bool, before: usize) -> Result<Bytes, U
 
 async fn export(
     ui: Ui,
-    jar: CookieJar,
+    viewer: Viewer,
     q: Result<Query<InboxParams>, QueryRejection>,
     json: bool,
 ) -> Result<Response, UiError> {
-    let viewer = match ui.viewer(&jar) {
-        Ok(v) => v,
-        Err(redirect) => return Ok(redirect.into_response()),
-    };
-    need(&viewer.caller, &[Role::Analyst])?;
     let filter = query(q)?.filter()?;
     let tenant = viewer.caller.tenant;
     Ok(if json {
@@ -211,33 +203,28 @@ async fn export(
 /// `GET /ui/inbox.csv`.
 pub async fn inbox_csv(
     State(ui): State<Ui>,
-    jar: CookieJar,
+    Analyst(viewer): Analyst,
     q: Result<Query<InboxParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    export(ui, jar, q, false).await
+    export(ui, viewer, q, false).await
 }
 
 /// `GET /ui/inbox.json`.
 pub async fn inbox_json(
     State(ui): State<Ui>,
-    jar: CookieJar,
+    Analyst(viewer): Analyst,
     q: Result<Query<InboxParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    export(ui, jar, q, true).await
+    export(ui, viewer, q, true).await
 }
 
 /// `GET /ui/workflows/{id}/report.json`: the drift report with up to
 /// [`MAX_EXPORT_STEPS`] steps.
 pub async fn workflow_json(
     State(ui): State<Ui>,
-    jar: CookieJar,
+    Analyst(viewer): Analyst,
     Path(raw): Path<String>,
 ) -> Result<Response, UiError> {
-    let viewer = match ui.viewer(&jar) {
-        Ok(v) => v,
-        Err(redirect) => return Ok(redirect.into_response()),
-    };
-    need(&viewer.caller, &[Role::Analyst])?;
     let id = workflow_id(&raw)?;
     let report =
         ui.app

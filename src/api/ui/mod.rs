@@ -144,6 +144,27 @@ pub(crate) struct Viewer {
     csrf: Option<String>,
 }
 
+/// The viewer of an analyst's page or export: signed in (anyone, without
+/// authentication) with the analyst role. Without a session the request is
+/// answered with a redirect to the login form; without the role, with the
+/// error page.
+pub(crate) struct Analyst(pub(crate) Viewer);
+
+impl axum::extract::FromRequestParts<Ui> for Analyst {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        ui: &Ui,
+    ) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let viewer = ui.viewer(&jar).map_err(IntoResponse::into_response)?;
+        super::need(&viewer.caller, &[crate::auth::Role::Analyst])
+            .map_err(|e| UiError::from(e).into_response())?;
+        Ok(Self(viewer))
+    }
+}
+
 impl Ui {
     /// The signed-in viewer, the anonymous one without authentication, or
     /// a redirect to the login form.

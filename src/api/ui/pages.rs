@@ -5,15 +5,13 @@ use askama::Template;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use super::{Ui, UiError, Viewer};
+use super::{Analyst, Ui, UiError, Viewer};
+use crate::api::ApiError;
 use crate::api::workflows::workflow_id;
-use crate::api::{ApiError, need};
-use crate::auth::Role;
 use crate::drift::report::VerdictCounts;
 use crate::intent::{Clause, Entity, Intent};
 use crate::service::tracker::{DriftItem, DriftPage, DriftQuery};
@@ -412,14 +410,9 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, UiError> {
 /// `GET /ui/inbox`.
 pub async fn inbox(
     State(ui): State<Ui>,
-    jar: CookieJar,
+    Analyst(viewer): Analyst,
     q: Result<Query<InboxParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    let viewer = match ui.viewer(&jar) {
-        Ok(v) => v,
-        Err(redirect) => return Ok(redirect.into_response()),
-    };
-    need(&viewer.caller, &[Role::Analyst])?;
     let f = query(q)?.filter()?;
     let page: DriftPage =
         ui.app
@@ -560,14 +553,9 @@ fn request_text(intent: &Intent) -> String {
 /// `GET /ui/workflows`: the tenant's workflows, newest first.
 pub async fn workflows(
     State(ui): State<Ui>,
-    jar: CookieJar,
+    Analyst(viewer): Analyst,
     q: Result<Query<WorkflowsParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    let viewer = match ui.viewer(&jar) {
-        Ok(v) => v,
-        Err(redirect) => return Ok(redirect.into_response()),
-    };
-    need(&viewer.caller, &[Role::Analyst])?;
     let p = query(q)?;
     let subject = p
         .subject
@@ -772,15 +760,10 @@ pub struct WorkflowParams {
 /// `GET /ui/workflows/{id}`.
 pub async fn workflow(
     State(ui): State<Ui>,
-    jar: CookieJar,
+    Analyst(viewer): Analyst,
     Path(raw): Path<String>,
     q: Result<Query<WorkflowParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    let viewer = match ui.viewer(&jar) {
-        Ok(v) => v,
-        Err(redirect) => return Ok(redirect.into_response()),
-    };
-    need(&viewer.caller, &[Role::Analyst])?;
     let id = workflow_id(&raw)?;
     let from = match query(q)?.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => c
